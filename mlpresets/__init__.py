@@ -1,0 +1,1 @@
+"""mlpresets: Hydra-composed experiment runner for image models on PyTorch Lightning."""

@@ -1,0 +1,71 @@
+"""Loading .pth / .ckpt files safely, with one-line errors that name the file.
+
+Everything goes through torch.load(weights_only=True): a file whose unpickling would import
+or call anything beyond tensors and primitives is refused, never retried unsafely.
+"""
+
+from __future__ import annotations
+
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from mlpresets.errors import ConfigError
+
+
+def safe_load(path: str | Path, key: str) -> Any:
+    """torch.load(path, weights_only=True) with errors a user can act on (`key` names the setting)."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"{key}={path}: file not found")
+    if p.stat().st_size == 0:
+        raise ConfigError(f"{key}={path}: empty file (an interrupted save?)")
+    try:
+        return torch.load(p, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        msg = str(err)
+        if msg.startswith("Weights only load failed"):
+            raise ConfigError(
+                f"{key}={path}: refused: not only tensors and plain values "
+                f"({_unpickler_reason(msg)}); nothing was executed (weights_only=True)"
+            ) from None
+        raise ConfigError(f"{key}={path}: not a PyTorch file ({msg.splitlines()[0]})") from None
+    except (EOFError, RuntimeError, zipfile.BadZipFile, ValueError, OSError) as err:
+        first = str(err).splitlines()[0].split(". ")[0] if str(err) else type(err).__name__
+        raise ConfigError(f"{key}={path}: truncated or corrupt ({first})") from None
+
+
+def _unpickler_reason(msg: str) -> str:
+    """The line of torch's weights_only message that says what was refused."""
+    for line in msg.splitlines()[1:]:
+        line = line.strip().removeprefix("WeightsUnpickler error:").strip()
+        if line and not line.startswith(("Please file", "Check the documentation")):
+            return line.rstrip(".").split(" was not an allowed")[0]
+    return "unsupported content"
+
+
+def state_dict_from(obj: Any, key: str, path: str | Path) -> dict[str, torch.Tensor]:
+    """Accept a plain state_dict or a Lightning checkpoint (its `state_dict`, `net.` stripped)."""
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = {k.removeprefix("net."): v for k, v in obj["state_dict"].items()}
+    if not isinstance(obj, dict) or not obj or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    ):
+        raise ConfigError(f"{key}={path}: not a state_dict (expected a dict of name -> tensor)")
+    return obj
+
+
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint IO, loading only through safe_load (resume, test-only)."""
+
+    def load_checkpoint(  # type: ignore[override]
+        self, path: Any, map_location: Any = None, weights_only: bool | None = None
+    ) -> dict[str, Any]:
+        ckpt = safe_load(path, "ckpt_path")
+        if not isinstance(ckpt, dict) or "state_dict" not in ckpt:
+            raise ConfigError(f"ckpt_path={path}: not a Lightning checkpoint (no state_dict)")
+        return ckpt

@@ -1,0 +1,1 @@
+"""Plain nn.Modules: backbones and heads. No Lightning, no data."""

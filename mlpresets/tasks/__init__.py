@@ -1,0 +1,1 @@
+"""LightningModules: what is optimized and measured, around a plain nn.Module."""

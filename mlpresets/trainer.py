@@ -1,0 +1,67 @@
+"""Build the Lightning Trainer from `conf/trainer`, keeping 1.x names working everywhere.
+
+- `ddp` asks for GPUs; with none visible it runs as `ddp_cpu` (CPU processes) and says so.
+- `gpu` with no GPU runs on the CPU and says so.
+- `dp` (gone from Lightning 2.x) becomes our DataParallelStrategy.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from mlpresets.checkpoint import SafeCheckpointIO
+from mlpresets.strategies import DataParallelStrategy
+
+log = logging.getLogger(__name__)
+
+
+def resolve_devices(cfg: dict[str, Any], cuda_count: int) -> dict[str, Any]:
+    """Apply the no-GPU fallbacks to a plain trainer config (returned as a new dict)."""
+    cfg = dict(cfg)
+    fallback = cfg.pop("fallback_devices", 2)
+    wants_gpu = cfg.get("accelerator") in ("gpu", "cuda")
+    strategy = cfg.get("strategy")
+    if wants_gpu and cuda_count == 0:
+        if strategy == "ddp":
+            log.warning(
+                "trainer=ddp: no GPU visible, running as ddp_cpu with %d CPU processes", fallback
+            )
+            cfg.update(accelerator="cpu", devices=fallback)
+        else:
+            log.warning("trainer.accelerator=%s: no GPU visible, running on the CPU", cfg["accelerator"])
+            cfg.update(accelerator="cpu", devices=1)
+    on_cpu = cfg.get("accelerator") == "cpu" or (cfg.get("accelerator") == "auto" and cuda_count == 0)
+    if on_cpu and str(cfg.get("precision")) in ("16-mixed", "16"):
+        log.warning("trainer.precision=%s: float16 AMP needs a GPU, using bf16-mixed on the CPU", cfg["precision"])
+        cfg["precision"] = "bf16-mixed"
+    if strategy == "dp":
+        gpus = cuda_count if cfg.get("devices") in (-1, "auto") else int(cfg.get("devices") or 1)
+        if cfg["accelerator"] == "cpu" or gpus < 2:
+            log.warning("trainer.strategy=dp: fewer than 2 GPUs, running on one device")
+        cfg["strategy"] = "dp"
+    return cfg
+
+
+def build_trainer(
+    cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any]
+) -> pl.Trainer:
+    plain = OmegaConf.to_container(cfg, resolve=True)
+    assert isinstance(plain, dict)
+    plain = resolve_devices(plain, torch.cuda.device_count())
+    plugins = [SafeCheckpointIO()]
+    if plain.get("strategy") == "dp":
+        if plain["accelerator"] == "cpu":
+            devices = [torch.device("cpu")]
+        else:
+            n = torch.cuda.device_count() if plain.get("devices") in (-1, "auto") else int(plain["devices"])
+            devices = [torch.device("cuda", i) for i in range(n)]
+        plain["strategy"] = DataParallelStrategy(devices, checkpoint_io=plugins.pop())
+        plain["devices"] = 1
+    trainer: pl.Trainer = instantiate(plain, callbacks=callbacks, logger=loggers or False, plugins=plugins)
+    return trainer

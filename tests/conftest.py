@@ -1,0 +1,100 @@
+"""Shared fixtures: compose the real config, run the real CLI, generate on-disk datasets."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+from mlpresets import resolvers
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF = ROOT / "conf"
+FASHION = Path("/usr/share/datasets/fashion-mnist")
+
+# Quiet, fast defaults for in-process runs: no live progress bar, no summary table.
+QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null"]
+# A few batches of each split, one epoch: the whole pipeline in seconds.
+FEW = ["debug=limit", "trainer.limit_train_batches=3"]
+
+resolvers.register()
+
+
+def make_cfg(out: Path, *overrides: str) -> DictConfig:
+    """The real composed config, writing under `out`."""
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        return compose("config", overrides=[f"paths.output_dir={out}", *QUIET, *overrides])
+
+
+def train(out: Path, *overrides: str) -> dict[str, Any]:
+    """Run mlpresets.train.run in-process and return its metrics.json."""
+    from mlpresets.train import run
+
+    run(make_cfg(out, *overrides))
+    return json.loads((out / "metrics.json").read_text())
+
+
+def cli(*args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """`python run.py ARGS` as a user types it (from `cwd`)."""
+    return subprocess.run(
+        [sys.executable, str(ROOT / "run.py"), *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "HYDRA_FULL_ERROR": "0", **(env or {})},
+    )
+
+
+@pytest.fixture
+def run_cfg(tmp_path: Path) -> Callable[..., DictConfig]:
+    return lambda *overrides: make_cfg(tmp_path, *overrides)
+
+
+# -- on-disk datasets in their real formats, small --------------------------------------
+def write_cifar(root: Path, variant: str = "cifar10", n_train: int = 60, n_test: int = 20) -> Path:
+    """torchvision's CIFAR python layout: pickled dicts with uint8 `data` (N, 3072)."""
+    rng = np.random.default_rng(0)
+    classes = 10 if variant == "cifar10" else 100
+    folder = root / ("cifar-10-batches-py" if variant == "cifar10" else "cifar-100-python")
+    folder.mkdir(parents=True, exist_ok=True)
+    key = "labels" if variant == "cifar10" else "fine_labels"
+
+    def batch(n: int) -> dict[str, Any]:
+        return {
+            "data": rng.integers(0, 256, size=(n, 3072), dtype=np.uint8),
+            key: rng.integers(0, classes, size=n).tolist(),
+        }
+
+    names = [f"data_batch_{i}" for i in range(1, 6)] if variant == "cifar10" else ["train"]
+    for name in names:
+        (folder / name).write_bytes(pickle.dumps(batch(n_train // len(names))))
+    (folder / ("test_batch" if variant == "cifar10" else "test")).write_bytes(pickle.dumps(batch(n_test)))
+    return root
+
+
+def write_image_tree(root: Path, splits: dict[str, int], classes: int = 3, size: int = 40) -> Path:
+    """root/<split>/<class>/<i>.png (and .jpg) with class-dependent colour so it is learnable."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, per_class in splits.items():
+        for c in range(classes):
+            d = root / split / f"class_{c}"
+            d.mkdir(parents=True, exist_ok=True)
+            for i in range(per_class):
+                pixels = rng.integers(0, 60, size=(size, size, 3), dtype=np.uint8)
+                pixels[..., c % 3] += 180
+                ext = "png" if i % 2 else "jpg"
+                Image.fromarray(pixels).save(d / f"{i}.{ext}")
+    return root
