@@ -49,7 +49,9 @@ def plain_loop(cfg) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     net = instantiate(cfg.model)
     opt_spec = optimizer_spec(cfg.optimizer)
     kw = opt_spec.factory.keywords
-    groups = param_groups(net, net.fc, kw["lr"], kw["weight_decay"], opt_spec.decay_norm_and_bias, 1.0)
+    groups = param_groups(
+        net, net.fc, kw["lr"], kw["weight_decay"], opt_spec.decay_norm_and_bias, 1.0
+    )
     optimizer = opt_spec.factory(groups)
     train, val = dm.train_dataloader(), dm.val_dataloader()
     epochs = cfg.trainer.max_epochs

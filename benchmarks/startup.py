@@ -1,6 +1,6 @@
 """Startup cost: `python run.py --cfg job` vs `python -c pass` (target: <= 1.0 s extra).
 
-    .venv/bin/python benchmarks/startup.py [--repeat 5]
+.venv/bin/python benchmarks/startup.py [--repeat 5]
 """
 
 from __future__ import annotations

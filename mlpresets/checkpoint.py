@@ -18,7 +18,7 @@ from mlpresets.errors import ConfigError
 
 
 def safe_load(path: str | Path, key: str) -> Any:
-    """torch.load(path, weights_only=True) with errors a user can act on (`key` names the setting)."""
+    """torch.load(path, weights_only=True), with errors that name the setting `key`."""
     p = Path(path).expanduser()
     if not p.is_file():
         raise ConfigError(f"{key}={path}: file not found")
@@ -52,8 +52,10 @@ def state_dict_from(obj: Any, key: str, path: str | Path) -> dict[str, torch.Ten
     """Accept a plain state_dict or a Lightning checkpoint (its `state_dict`, `net.` stripped)."""
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = {k.removeprefix("net."): v for k, v in obj["state_dict"].items()}
-    if not isinstance(obj, dict) or not obj or not all(
-        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items()
+    if (
+        not isinstance(obj, dict)
+        or not obj
+        or not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in obj.items())
     ):
         raise ConfigError(f"{key}={path}: not a state_dict (expected a dict of name -> tensor)")
     return obj
@@ -62,7 +64,7 @@ def state_dict_from(obj: Any, key: str, path: str | Path) -> dict[str, torch.Ten
 class SafeCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint IO, loading only through safe_load (resume, test-only)."""
 
-    def load_checkpoint(  # type: ignore[override]
+    def load_checkpoint(
         self, path: Any, map_location: Any = None, weights_only: bool | None = None
     ) -> dict[str, Any]:
         ckpt = safe_load(path, "ckpt_path")

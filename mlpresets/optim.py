@@ -98,9 +98,7 @@ def fill_auto(factory: Callable[..., Any], **values: Any) -> Callable[..., Any]:
     """Replace keywords set to "auto" in a partial by the runtime values given here."""
     if not isinstance(factory, functools.partial):
         return factory
-    filled = {
-        k: values[k] if v == AUTO and k in values else v for k, v in factory.keywords.items()
-    }
+    filled = {k: values[k] if v == AUTO and k in values else v for k, v in factory.keywords.items()}
     missing = [k for k, v in filled.items() if v == AUTO]
     if missing:
         raise ConfigError(f"scheduler.{missing[0]}=auto: no runtime value for it")

@@ -29,9 +29,10 @@ class DataParallelStrategy(SingleDeviceStrategy):
         super().setup(trainer)
         module = self.lightning_module
         assert module is not None
-        if not isinstance(module.net, nn.DataParallel):
+        net = module.get_submodule("net")
+        if not isinstance(net, nn.DataParallel):
             ids = [d.index for d in self.parallel_devices if d.type == "cuda"]
-            module.net = nn.DataParallel(module.net, device_ids=ids or None)
+            module.net = nn.DataParallel(net, device_ids=ids or None)
 
     @contextmanager
     def _unwrapped(self) -> Iterator[None]:
@@ -56,6 +57,7 @@ class DataParallelStrategy(SingleDeviceStrategy):
 
     def teardown(self) -> None:
         module = self.lightning_module
-        if module is not None and isinstance(getattr(module, "net", None), nn.DataParallel):
-            module.net = module.net.module
+        wrapped = getattr(module, "net", None)
+        if module is not None and isinstance(wrapped, nn.DataParallel):
+            module.net = wrapped.module
         super().teardown()

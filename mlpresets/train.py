@@ -9,7 +9,7 @@ import json
 import logging
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -43,9 +43,7 @@ def run(cfg: DictConfig) -> float | None:
         optimizer=optimizer_spec(cfg.optimizer),
         scheduler=scheduler_spec(cfg.get("scheduler")),
     )
-    callbacks = [
-        instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None
-    ]
+    callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     log.info("callbacks: %s", ", ".join(type(c).__name__ for c in callbacks) or "none")
     log.info("loggers: %s", ", ".join(type(c).__name__ for c in loggers) or "none")
@@ -133,9 +131,7 @@ def _log_hparams(loggers: list[Any], cfg: DictConfig, metrics: dict[str, Any]) -
     """The flattened config and the final scalars, for TensorBoard's HPARAMS tab."""
     from pytorch_lightning.loggers import TensorBoardLogger
 
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(plain, dict)
-    flat = _flatten(plain)
+    flat = _flatten(cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True)))
     final = {f"hparams/{k}": v for k, v in metrics.items() if isinstance(v, float)}
     for logger in loggers:
         if isinstance(logger, TensorBoardLogger):

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
@@ -34,11 +34,18 @@ def resolve_devices(cfg: dict[str, Any], cuda_count: int) -> dict[str, Any]:
             )
             cfg.update(accelerator="cpu", devices=fallback)
         else:
-            log.warning("trainer.accelerator=%s: no GPU visible, running on the CPU", cfg["accelerator"])
+            log.warning(
+                "trainer.accelerator=%s: no GPU visible, running on the CPU", cfg["accelerator"]
+            )
             cfg.update(accelerator="cpu", devices=1)
-    on_cpu = cfg.get("accelerator") == "cpu" or (cfg.get("accelerator") == "auto" and cuda_count == 0)
+    on_cpu = cfg.get("accelerator") == "cpu" or (
+        cfg.get("accelerator") == "auto" and cuda_count == 0
+    )
     if on_cpu and str(cfg.get("precision")) in ("16-mixed", "16"):
-        log.warning("trainer.precision=%s: float16 AMP needs a GPU, using bf16-mixed on the CPU", cfg["precision"])
+        log.warning(
+            "trainer.precision=%s: float16 AMP needs a GPU, using bf16-mixed on the CPU",
+            cfg["precision"],
+        )
         cfg["precision"] = "bf16-mixed"
     if strategy == "dp":
         gpus = cuda_count if cfg.get("devices") in (-1, "auto") else int(cfg.get("devices") or 1)
@@ -48,20 +55,23 @@ def resolve_devices(cfg: dict[str, Any], cuda_count: int) -> dict[str, Any]:
     return cfg
 
 
-def build_trainer(
-    cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any]
-) -> pl.Trainer:
-    plain = OmegaConf.to_container(cfg, resolve=True)
-    assert isinstance(plain, dict)
+def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any]) -> pl.Trainer:
+    plain = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     plain = resolve_devices(plain, torch.cuda.device_count())
     plugins = [SafeCheckpointIO()]
     if plain.get("strategy") == "dp":
         if plain["accelerator"] == "cpu":
             devices = [torch.device("cpu")]
         else:
-            n = torch.cuda.device_count() if plain.get("devices") in (-1, "auto") else int(plain["devices"])
+            n = (
+                torch.cuda.device_count()
+                if plain.get("devices") in (-1, "auto")
+                else int(plain["devices"])
+            )
             devices = [torch.device("cuda", i) for i in range(n)]
         plain["strategy"] = DataParallelStrategy(devices, checkpoint_io=plugins.pop())
         plain["devices"] = 1
-    trainer: pl.Trainer = instantiate(plain, callbacks=callbacks, logger=loggers or False, plugins=plugins)
+    trainer: pl.Trainer = instantiate(
+        plain, callbacks=callbacks, logger=loggers or False, plugins=plugins
+    )
     return trainer

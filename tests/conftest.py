@@ -44,7 +44,9 @@ def train(out: Path, *overrides: str) -> dict[str, Any]:
     return json.loads((out / "metrics.json").read_text())
 
 
-def cli(*args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path, timeout: float = 600, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     """`python run.py ARGS` as a user types it (from `cwd`)."""
     return subprocess.run(
         [sys.executable, str(ROOT / "run.py"), *args],
@@ -79,7 +81,9 @@ def write_cifar(root: Path, variant: str = "cifar10", n_train: int = 60, n_test:
     names = [f"data_batch_{i}" for i in range(1, 6)] if variant == "cifar10" else ["train"]
     for name in names:
         (folder / name).write_bytes(pickle.dumps(batch(n_train // len(names))))
-    (folder / ("test_batch" if variant == "cifar10" else "test")).write_bytes(pickle.dumps(batch(n_test)))
+    (folder / ("test_batch" if variant == "cifar10" else "test")).write_bytes(
+        pickle.dumps(batch(n_test))
+    )
     return root
 
 

@@ -26,8 +26,13 @@ def error_line(proc) -> str:  # type: ignore[no-untyped-def]
 def test_help_and_cfg_do_not_import_torch(args: list[str], tmp_path: Path) -> None:
     import subprocess
 
-    proc = subprocess.run([sys.executable, "-X", "importtime", str(ROOT / "run.py"), *args],
-                          cwd=tmp_path, capture_output=True, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", str(ROOT / "run.py"), *args],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     imported = {line.split("|")[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
     assert "hydra" in imported
     assert not {"torch", "pytorch_lightning", "torchvision", "torchmetrics"} & imported
@@ -42,7 +47,9 @@ def test_help_and_cfg_do_not_import_torch(args: list[str], tmp_path: Path) -> No
         ("trainer=ddp_gpu_typo", "Could not find 'trainer/ddp_gpu_typo'"),
     ],
 )
-def test_unknown_option_or_key_is_hydras_error_and_creates_nothing(override: str, message: str, tmp_path: Path) -> None:
+def test_unknown_option_or_key_is_hydras_error_and_creates_nothing(
+    override: str, message: str, tmp_path: Path
+) -> None:
     proc = cli(override, cwd=tmp_path)
     assert proc.returncode == 1
     assert message in proc.stderr
@@ -50,7 +57,12 @@ def test_unknown_option_or_key_is_hydras_error_and_creates_nothing(override: str
 
 
 def test_missing_dataset_names_the_root_and_the_package(tmp_path: Path) -> None:
-    proc = cli("data=fashion_mnist", f"data.root={tmp_path}/nowhere", f"hydra.run.dir={tmp_path}/run", cwd=tmp_path)
+    proc = cli(
+        "data=fashion_mnist",
+        f"data.root={tmp_path}/nowhere",
+        f"hydra.run.dir={tmp_path}/run",
+        cwd=tmp_path,
+    )
     assert proc.returncode == 1
     assert error_line(proc) == (
         f"error: data.root={tmp_path}/nowhere: no such directory "
@@ -82,10 +94,16 @@ def bad_weight_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
         pickle.dump({"conv1.weight": _Marker(tmp_path / "PWNED")}, f, protocol=2)  # torch.save's
     return {
         "missing": (tmp_path / "nope.pth", "file not found"),
-        "truncated": (truncated, "truncated or corrupt (PytorchStreamReader failed reading zip archive: failed finding central directory)"),
+        "truncated": (
+            truncated,
+            "truncated or corrupt (PytorchStreamReader failed reading zip archive: failed finding central directory)",
+        ),
         "empty": (empty, "empty file (an interrupted save?)"),
         "not_state_dict": (not_state, "not a state_dict (expected a dict of name -> tensor)"),
-        "evil": (evil, "refused: not only tensors and plain values (Trying to load unsupported GLOBAL posix.mkdir whose module posix is blocked); nothing was executed (weights_only=True)"),
+        "evil": (
+            evil,
+            "refused: not only tensors and plain values (Trying to load unsupported GLOBAL posix.mkdir whose module posix is blocked); nothing was executed (weights_only=True)",
+        ),
     }
 
 
@@ -95,7 +113,9 @@ def test_bad_pretrained_file_is_one_clear_line(case: str, tmp_path: Path) -> Non
     from mlpresets.models.resnet import build_torchvision_resnet
 
     path, reason = bad_weight_files(tmp_path)[case]
-    with pytest.raises(ConfigError, match="^" + __import__("re").escape(f"model.pretrained={path}: {reason}") + "$"):
+    with pytest.raises(
+        ConfigError, match="^" + __import__("re").escape(f"model.pretrained={path}: {reason}") + "$"
+    ):
         build_torchvision_resnet("resnet18", num_classes=10, pretrained=str(path))
     assert not (tmp_path / "PWNED").exists()
 
@@ -107,7 +127,9 @@ def test_bad_pretrained_and_checkpoint_via_cli(tmp_path: Path) -> None:
     assert proc.returncode == 1
     assert error_line(proc) == f"error: model.pretrained={evil}: {reason}"
     truncated, reason = files["truncated"]
-    proc = cli(*FEW, "train=false", f"ckpt_path={truncated}", f"hydra.run.dir={tmp_path}/b", cwd=tmp_path)
+    proc = cli(
+        *FEW, "train=false", f"ckpt_path={truncated}", f"hydra.run.dir={tmp_path}/b", cwd=tmp_path
+    )
     assert proc.returncode == 1
     assert error_line(proc) == f"error: ckpt_path={truncated}: {reason}"
     proc = cli(*FEW, f"ckpt_path={evil}", f"hydra.run.dir={tmp_path}/c", cwd=tmp_path)
@@ -134,7 +156,10 @@ def test_resume_continues_in_place(tmp_path: Path) -> None:
 def test_resume_of_a_non_run_dir_fails_clearly(tmp_path: Path) -> None:
     proc = cli(f"resume={tmp_path}", cwd=tmp_path)
     assert proc.returncode == 1
-    assert error_line(proc) == f"error: resume={tmp_path}: no .hydra/overrides.yaml (not a run directory)"
+    assert (
+        error_line(proc)
+        == f"error: resume={tmp_path}: no .hydra/overrides.yaml (not a run directory)"
+    )
 
 
 def test_ddp_cpu_two_processes_one_run_dir_equal_metrics(tmp_path: Path) -> None:
@@ -147,11 +172,26 @@ def test_ddp_cpu_two_processes_one_run_dir_equal_metrics(tmp_path: Path) -> None
     logs = {p.name: p.read_text() for p in run_dir.glob("*.log")}
     assert set(logs) == {"run.log", "train_ddp_process_1.log"}
     finals = {}
-    for name, text in logs.items():
+    for text in logs.values():
         line = [ln for ln in text.splitlines() if "metrics: {" in ln][-1]
         rank = int(line.split("rank ")[1].split()[0])
         finals[rank] = json.loads(line.split("metrics: ", 1)[1])
     assert set(finals) == {0, 1}
-    assert finals[0]["val/acc"] == finals[1]["val/acc"] and finals[0]["test/acc"] == finals[1]["test/acc"]
+    assert (
+        finals[0]["val/acc"] == finals[1]["val/acc"]
+        and finals[0]["test/acc"] == finals[1]["test/acc"]
+    )
     assert "world_size=2" in logs["run.log"] or "x 2" in logs["run.log"]
     assert json.loads((run_dir / "metrics.json").read_text())["test/acc"] == finals[0]["test/acc"]
+
+
+def test_basic_multirun_writes_one_dir_per_job(tmp_path: Path) -> None:
+    proc = cli("-m", *FEW, "callbacks.progress_bar=null", "optimizer.lr=0.01,0.1", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    sweeps = list((tmp_path / "outputs" / "multirun").glob("*/*"))
+    assert len(sweeps) == 1, sweeps
+    jobs = sorted(p for p in sweeps[0].iterdir() if p.is_dir())
+    assert [j.name for j in jobs] == ["0", "1"]
+    for job, lr in zip(jobs, ("0.01", "0.1"), strict=True):
+        assert f"optimizer.lr={lr}" in (job / ".hydra" / "overrides.yaml").read_text()
+        assert json.loads((job / "metrics.json").read_text())["epochs"] == 1

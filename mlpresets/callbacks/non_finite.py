@@ -15,7 +15,9 @@ class NonFiniteLossError(ConfigError):
 
 
 class NonFiniteLossStop(pl.Callback):
-    def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor) -> None:
+    def on_before_backward(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: torch.Tensor
+    ) -> None:
         if torch.isfinite(loss).all():
             return
         ckpt = getattr(trainer.checkpoint_callback, "last_model_path", "") or "none saved yet"

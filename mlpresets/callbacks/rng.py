@@ -7,7 +7,7 @@ the sampler's shuffle and the augmentations: without this, a resumed run diverge
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pytorch_lightning as pl
@@ -16,7 +16,7 @@ import torch
 
 class RNGStateCheckpoint(pl.Callback):
     def state_dict(self) -> dict[str, Any]:
-        np_state = np.random.get_state()
+        np_state = cast(tuple[Any, ...], np.random.get_state(legacy=True))
         return {
             "torch": torch.get_rng_state(),
             "numpy_keys": torch.from_numpy(np_state[1].astype(np.int64)),  # (624,) uint32 -> int64

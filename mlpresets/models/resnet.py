@@ -83,7 +83,7 @@ def build_torchvision_resnet(
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
     if pretrained:
         load_pretrained(net, pretrained)
-    apply_freeze(net, net.fc, freeze)
+    apply_freeze(net, net.get_submodule("fc"), freeze)
     net.head_lr_mult = head_lr_mult  # type: ignore[assignment]
     return net
 
@@ -116,7 +116,9 @@ def load_pretrained(net: nn.Module, path: str, head: str = "fc") -> None:
     if mismatched:
         problems.append(f"shape mismatch: {', '.join(mismatched[:3])}")
     if missing:
-        problems.append(f"missing keys: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}")
+        problems.append(
+            f"missing keys: {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''}"
+        )
     if unexpected:
         more = " ..." if len(unexpected) > 5 else ""
         problems.append(f"unexpected keys: {', '.join(unexpected[:5])}{more}")

@@ -56,7 +56,9 @@ class ImageClassifier(pl.LightningModule):
         self.val_acc = acc()
         self.test_acc = acc()
         self.test_acc_top5 = acc(top_k=min(5, num_classes))
-        self.test_f1 = torchmetrics.F1Score(task="multiclass", num_classes=num_classes, average="macro")
+        self.test_f1 = torchmetrics.F1Score(
+            task="multiclass", num_classes=num_classes, average="macro"
+        )
         self.test_acc_per_class = acc(average="none")
         self.test_confmat = torchmetrics.ConfusionMatrix(task="multiclass", num_classes=num_classes)
         self.val_acc_best = torchmetrics.MaxMetric()
@@ -143,8 +145,17 @@ class ImageClassifier(pl.LightningModule):
             total_steps=total,
             steps_per_epoch=max(1, total // epochs),
         )
+        try:
+            scheduler = factory(optimizer)
+        except ZeroDivisionError:
+            # OneCycleLR divides by (pct_start * total_steps - 1): 0 for e.g. 4 steps at 0.25.
+            name = getattr(factory, "func", factory).__name__
+            raise ConfigError(
+                f"scheduler: {name} cannot schedule {total} total steps; "
+                "train for more steps or change its phase lengths"
+            ) from None
         config: dict[str, Any] = {
-            "scheduler": factory(optimizer),
+            "scheduler": scheduler,
             "interval": self.scheduler_spec.interval,
             "name": "lr-sched",
         }
