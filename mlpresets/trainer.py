@@ -14,6 +14,7 @@ import pytorch_lightning as pl
 import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ModelSummary, ProgressBar
 
 from mlpresets.checkpoint import SafeCheckpointIO
 from mlpresets.strategies import DataParallelStrategy
@@ -58,6 +59,13 @@ def resolve_devices(cfg: dict[str, Any], cuda_count: int) -> dict[str, Any]:
 def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[Any]) -> pl.Trainer:
     plain = cast(dict[str, Any], OmegaConf.to_container(cfg, resolve=True))
     plain = resolve_devices(plain, torch.cuda.device_count())
+    # The trainer flags are the switches for display callbacks: with rich installed,
+    # Lightning would otherwise re-add its own bar when the callback is nulled, and refuse a
+    # configured bar when the flag is off.
+    if not plain.get("enable_progress_bar", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    if not plain.get("enable_model_summary", True):
+        callbacks = [c for c in callbacks if not isinstance(c, ModelSummary)]
     plugins = [SafeCheckpointIO()]
     if plain.get("strategy") == "dp":
         if plain["accelerator"] == "cpu":

@@ -23,7 +23,7 @@ CONF = ROOT / "conf"
 FASHION = Path("/usr/share/datasets/fashion-mnist")
 
 # Quiet, fast defaults for in-process runs: no live progress bar, no summary table.
-QUIET = ["callbacks.progress_bar=null", "callbacks.model_summary=null"]
+QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false"]
 # A few batches of each split, one epoch: the whole pipeline in seconds.
 FEW = ["debug=limit", "trainer.limit_train_batches=3"]
 

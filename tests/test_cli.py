@@ -138,9 +138,10 @@ def test_bad_pretrained_and_checkpoint_via_cli(tmp_path: Path) -> None:
     assert not (tmp_path / "PWNED").exists()
 
 
+@pytest.mark.slow
 def test_resume_continues_in_place(tmp_path: Path) -> None:
     run_dir = tmp_path / "outputs" / "first"
-    args = [*FEW, "scheduler=step", "callbacks.progress_bar=null"]
+    args = [*FEW, "scheduler=step", "trainer.enable_progress_bar=false"]
     first = cli(*args, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert first.returncode == 0, first.stderr[-2000:]
     events_before = set((run_dir / "tensorboard").glob("events.*"))
@@ -162,8 +163,9 @@ def test_resume_of_a_non_run_dir_fails_clearly(tmp_path: Path) -> None:
     )
 
 
+@pytest.mark.slow
 def test_ddp_cpu_two_processes_one_run_dir_equal_metrics(tmp_path: Path) -> None:
-    proc = cli("trainer=ddp_cpu", *FEW, "callbacks.progress_bar=null", cwd=tmp_path)
+    proc = cli("trainer=ddp_cpu", *FEW, "trainer.enable_progress_bar=false", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     days = list((tmp_path / "outputs").iterdir())
     runs = [r for d in days for r in d.iterdir()]
@@ -181,12 +183,15 @@ def test_ddp_cpu_two_processes_one_run_dir_equal_metrics(tmp_path: Path) -> None
         finals[0]["val/acc"] == finals[1]["val/acc"]
         and finals[0]["test/acc"] == finals[1]["test/acc"]
     )
-    assert "world_size=2" in logs["run.log"] or "x 2" in logs["run.log"]
+    assert "trainer: CPUAccelerator x 2, strategy DDPStrategy" in logs["run.log"]
     assert json.loads((run_dir / "metrics.json").read_text())["test/acc"] == finals[0]["test/acc"]
 
 
+@pytest.mark.slow
 def test_basic_multirun_writes_one_dir_per_job(tmp_path: Path) -> None:
-    proc = cli("-m", *FEW, "callbacks.progress_bar=null", "optimizer.lr=0.01,0.1", cwd=tmp_path)
+    proc = cli(
+        "-m", *FEW, "trainer.enable_progress_bar=false", "optimizer.lr=0.01,0.1", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     sweeps = list((tmp_path / "outputs" / "multirun").glob("*/*"))
     assert len(sweeps) == 1, sweeps
@@ -195,3 +200,14 @@ def test_basic_multirun_writes_one_dir_per_job(tmp_path: Path) -> None:
     for job, lr in zip(jobs, ("0.01", "0.1"), strict=True):
         assert f"optimizer.lr={lr}" in (job / ".hydra" / "overrides.yaml").read_text()
         assert json.loads((job / "metrics.json").read_text())["epochs"] == 1
+
+
+def test_a_run_started_in_the_same_second_gets_its_own_dir(tmp_path: Path) -> None:
+    from mlpresets.resolvers import unique_dir
+
+    taken = tmp_path / "10-00-00"
+    assert unique_dir(str(taken)) == str(taken)
+    taken.mkdir()
+    assert unique_dir(str(taken)) == f"{taken}_1"
+    (tmp_path / "10-00-00_1").mkdir()
+    assert unique_dir(str(taken)) == f"{taken}_2"

@@ -29,8 +29,15 @@ GROUPS = [
     "debug",
     "experiment",
 ]
-CASES = [(g, o) for g in GROUPS for o in options(g)]
 SUBPROCESS_TRAINERS = {"ddp", "ddp_cpu"}  # they re-launch run.py per rank
+SLOW = {("trainer", "ddp"), ("trainer", "ddp_cpu"), ("debug", "overfit")} | {
+    ("experiment", o) for o in options("experiment")
+}
+CASES = [
+    pytest.param(g, o, id=f"{g}={o}", marks=[pytest.mark.slow] if (g, o) in SLOW else [])
+    for g in GROUPS
+    for o in options(g)
+]
 
 
 @pytest.fixture(scope="session")
@@ -97,7 +104,7 @@ def test_every_group_has_options() -> None:
     assert {"cpu", "gpu", "ddp", "ddp_cpu", "dp", "default"} <= set(options("trainer"))
 
 
-@pytest.mark.parametrize(("group", "option"), CASES, ids=[f"{g}={o}" for g, o in CASES])
+@pytest.mark.parametrize(("group", "option"), CASES)
 def test_group_file_trains(
     group: str, option: str, tmp_path: Path, datasets: dict[str, Path]
 ) -> None:
@@ -122,7 +129,10 @@ def test_group_file_trains(
     if group == "trainer" and option in SUBPROCESS_TRAINERS:
         run_dir = tmp_path / "run"
         proc = cli(
-            *overrides, "callbacks.progress_bar=null", f"hydra.run.dir={run_dir}", cwd=tmp_path
+            *overrides,
+            "trainer.enable_progress_bar=false",
+            f"hydra.run.dir={run_dir}",
+            cwd=tmp_path,
         )
         assert proc.returncode == 0, proc.stderr[-3000:]
         metrics = json.loads((run_dir / "metrics.json").read_text())

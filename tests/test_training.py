@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 import torchvision
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mlpresets.errors import ConfigError
 from tests.conftest import FEW, make_cfg, train
@@ -19,6 +20,7 @@ def read_csv_metric(run_dir: Path, name: str) -> list[float]:
         return [float(row[name]) for row in csv.DictReader(f) if row.get(name)]
 
 
+@pytest.mark.slow
 def test_default_run_learns_and_writes_everything(tmp_path: Path) -> None:
     metrics = train(tmp_path, "trainer.max_epochs=2", "logger=many")
     # Two epochs of the default recipe on the real digits: well above chance (0.1).
@@ -44,7 +46,13 @@ def test_default_run_learns_and_writes_everything(tmp_path: Path) -> None:
     confusion = torch.tensor(metrics["test/confusion"])
     assert confusion.shape == (10, 10) and int(confusion.sum()) == 270  # the 15% test split
     assert math.isclose(confusion.diag().sum().item() / 270, metrics["test/acc"], abs_tol=1e-6)
-    assert list((tmp_path / "tensorboard").glob("events.out.tfevents.*"))
+    events = EventAccumulator(str(tmp_path / "tensorboard"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss_epoch", "train/acc", "val/loss", "val/acc", "test/acc", "lr"} <= scalars
+    assert [e.step for e in events.Scalars("val/acc")] == [9, 19]  # 20 steps/epoch, no duplicates
+    plugins = {tag for tag in events.summary_metadata if tag.startswith("_hparams_")}
+    assert "_hparams_/experiment" in plugins and "_hparams_/session_start_info" in plugins
     assert read_csv_metric(tmp_path, "val/acc")
     # Our own checkpoints load without ever unpickling code.
     ckpt = torch.load(tmp_path / "checkpoints/last.ckpt", weights_only=True)
@@ -57,6 +65,7 @@ def test_default_run_learns_and_writes_everything(tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.slow
 def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path: Path) -> None:
     common = [
         "scheduler=step",
@@ -70,12 +79,17 @@ def test_same_seed_same_metrics_and_resume_equals_uninterrupted(tmp_path: Path) 
     full_b = train(tmp_path / "b", *common, "trainer.max_epochs=2")
     half = tmp_path / "c"
     train(half, *common, "trainer.max_epochs=1")
+    # Explicit checkpoint into a new run dir (before resume= appends to `half`).
+    from_ckpt = train(
+        tmp_path / "d", *common, "trainer.max_epochs=2", f"ckpt_path={half}/checkpoints/last.ckpt"
+    )
     resumed = train(half, *common, "trainer.max_epochs=2", f"resume={half}")
     keys = ("val/acc", "val/loss", "train/loss_epoch", "test/acc", "test/loss")
     for key in keys:
         assert full_a[key] == full_b[key], key  # same seed, same numbers
         assert resumed[key] == pytest.approx(full_a[key], abs=1e-6), key
-    assert resumed["epochs"] == 2
+        assert from_ckpt[key] == pytest.approx(full_a[key], abs=1e-6), key
+    assert resumed["epochs"] == from_ckpt["epochs"] == 2
 
 
 def test_test_only_reproduces_the_test_accuracy(tmp_path: Path) -> None:
@@ -224,5 +238,27 @@ def test_non_finite_loss_stops_naming_the_step_and_keeps_the_checkpoint(tmp_path
 
 
 def test_a_schedule_too_short_for_onecycle_is_one_line(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"^scheduler: OneCycleLR cannot schedule 4 total steps; train for more steps or change its phase lengths$"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^scheduler: OneCycleLR cannot schedule 4 total steps; train for more steps or change its phase lengths$",
+    ):
         train(tmp_path, "debug=limit", "trainer.limit_train_batches=4")
+
+
+def test_warmup_cosine_shape() -> None:
+    from mlpresets.optim import warmup_cosine
+
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = warmup_cosine(
+        opt, total_steps=30, steps_per_epoch=10, warmup_epochs=1, warmup_start_factor=0.1
+    )
+    lrs = []
+    for _ in range(30):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.1) and lrs[5] == pytest.approx(0.55)  # linear warmup
+    assert lrs[10] == pytest.approx(1.0)  # peak after one epoch
+    assert lrs[20] == pytest.approx(0.5)  # half-way down the cosine
+    assert lrs[29] == pytest.approx(0.5 * (1 + math.cos(math.pi * 19 / 20)))
+    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
