@@ -13,8 +13,6 @@ import torch
 
 from tests.conftest import FEW, ROOT, cli
 
-pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
 
 def error_line(proc) -> str:  # type: ignore[no-untyped-def]
     lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]

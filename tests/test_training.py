@@ -50,7 +50,8 @@ def test_default_run_learns_and_writes_everything(tmp_path: Path) -> None:
     events.Reload()
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss_epoch", "train/acc", "val/loss", "val/acc", "test/acc", "lr"} <= scalars
-    assert [e.step for e in events.Scalars("val/acc")] == [9, 19]  # 20 steps/epoch, no duplicates
+    # 20 steps per epoch; Lightning logs epoch-end validation at global_step - 1; no duplicates.
+    assert [e.step for e in events.Scalars("val/acc")] == [19, 39]
     plugins = {tag for tag in events.summary_metadata if tag.startswith("_hparams_")}
     assert "_hparams_/experiment" in plugins and "_hparams_/session_start_info" in plugins
     assert read_csv_metric(tmp_path, "val/acc")
