@@ -105,9 +105,8 @@ class ImageClassifier(pl.LightningModule):
     def test_step(self, batch: Any, batch_idx: int) -> None:
         loss, logits = self._step(batch)
         y = batch[1]
-        for metric in (self.test_acc, self.test_acc_top5, self.test_f1, self.test_acc_per_class):
+        for metric in self._test_metrics():
             metric.update(logits, y)
-        self.test_confmat.update(logits, y)
         self.log("test/loss", loss, on_epoch=True, sync_dist=True)
 
     def on_test_epoch_end(self) -> None:
@@ -119,9 +118,17 @@ class ImageClassifier(pl.LightningModule):
             self.log(f"test/acc_class/{c}", a)
         self.test_per_class = per_class.tolist()
         self.test_confusion = self.test_confmat.compute().long().tolist()  # (C, C) rows: true
-        for metric in (self.test_acc, self.test_acc_top5, self.test_f1, self.test_acc_per_class):
+        for metric in self._test_metrics():
             metric.reset()
-        self.test_confmat.reset()
+
+    def _test_metrics(self) -> tuple[torchmetrics.Metric, ...]:
+        return (
+            self.test_acc,
+            self.test_acc_top5,
+            self.test_f1,
+            self.test_acc_per_class,
+            self.test_confmat,
+        )
 
     def configure_optimizers(self) -> Any:
         spec = self.optimizer_spec
