@@ -1,0 +1,160 @@
+"""What every image datamodule shares: splits -> transforms -> dataloaders, stats on train."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, Dataset
+from torchvision.transforms import v2 as v
+
+from mlpresets.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+class TransformedDataset(Dataset):
+    """(image, label) pairs from `base` with `transform` applied to the image."""
+
+    def __init__(self, base: Any, transform: Callable[[Any], torch.Tensor]) -> None:
+        self.base = base
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        image, label = self.base[i]
+        return self.transform(image), int(label)
+
+
+class TensorImages(Dataset):
+    """Images held in memory as one (N, C, H, W) tensor (uint8 or float in [0, 1])."""
+
+    def __init__(self, images: torch.Tensor, labels: torch.Tensor) -> None:
+        assert images.ndim == 4 and len(images) == len(labels)
+        self.images = images  # (N, C, H, W)
+        self.labels = labels  # (N,)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+        return self.images[i], int(self.labels[i])
+
+
+def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
+    """Per-channel mean/std of (N, C, H, W) images, on the [0, 1] scale."""
+    x = images.float()
+    if images.dtype == torch.uint8:
+        x = x / 255.0
+    x = x.transpose(0, 1).reshape(images.shape[1], -1)  # (C, N*H*W)
+    return x.mean(dim=1).tolist(), x.std(dim=1).tolist()
+
+
+class ImageDataModule(pl.LightningDataModule):
+    """Subclasses implement `load_splits` (and `eval_resize` for variable-size images)."""
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        image_size: int,
+        batch_size: int,
+        num_workers: int = 0,
+        pin_memory: bool = False,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+        train_transforms: Sequence[Callable[..., Any]] = (),
+    ) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.image_size = image_size
+        self.batch_size = batch_size
+        self.num_workers = num_workers
+        self.pin_memory = pin_memory
+        self.mean = list(mean) if mean is not None else None
+        self.std = list(std) if std is not None else None
+        self.train_augment = list(train_transforms)
+        self.splits: dict[str, TransformedDataset] = {}
+
+    # -- subclass hooks ---------------------------------------------------------------
+    def load_splits(self) -> dict[str, Any]:
+        """Return {'train', 'val', 'test'} datasets of (image, label), images untransformed."""
+        raise NotImplementedError
+
+    def eval_resize(self) -> list[Callable[..., Any]]:
+        """Deterministic resizing for val/test (and before train augmentation if needed)."""
+        return []
+
+    def train_stats_source(self, train: Any) -> torch.Tensor | None:
+        """The train images as one tensor, when mean/std are to be computed (mean: null)."""
+        return train.images if isinstance(train, TensorImages) else None
+
+    # -- Lightning ----------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        raw = self.load_splits()
+        if self.mean is None or self.std is None:
+            images = self.train_stats_source(raw["train"])
+            if images is None:
+                raise ConfigError("data.mean/data.std: must be given for this dataset")
+            self.mean, self.std = channel_stats(images)
+            log.info("train mean %s std %s", _fmt(self.mean), _fmt(self.std))
+        if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
+            raise ConfigError(
+                f"data.mean/data.std: {len(self.mean)} values for data.in_channels={self.in_channels}"
+            )
+        finish = [
+            v.ToImage(),
+            v.ToDtype(torch.float32, scale=True),
+            v.Normalize(mean=self.mean, std=self.std),
+        ]
+        train_tf = v.Compose([*self.train_prefix(), *self.train_augment, *finish])
+        eval_tf = v.Compose([*self.eval_resize(), *finish])
+        self.splits = {
+            name: TransformedDataset(ds, train_tf if name == "train" else eval_tf)
+            for name, ds in raw.items()
+        }
+        log.info(
+            "data: %s",
+            ", ".join(f"{name} {len(ds)}" for name, ds in self.splits.items()),
+        )
+
+    def train_prefix(self) -> list[Callable[..., Any]]:
+        """Transforms before the configured augmentation (a resize for fixed-size tensors)."""
+        return self.eval_resize()
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        return DataLoader(
+            self.splits[split],
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    @property
+    def train_size(self) -> int:
+        return len(self.splits["train"]) if self.splits else 0
+
+
+def _fmt(values: Sequence[float]) -> str:
+    return "[" + ", ".join(f"{x:.4f}" for x in values) + "]"
+
+
