@@ -49,10 +49,13 @@ def resolve_devices(cfg: dict[str, Any], cuda_count: int) -> dict[str, Any]:
         )
         cfg["precision"] = "bf16-mixed"
     if strategy == "dp":
+        # devices becomes the concrete number of GPUs DataParallel spreads each batch over.
         gpus = cuda_count if cfg.get("devices") in (-1, "auto") else int(cfg.get("devices") or 1)
-        if cfg["accelerator"] == "cpu" or gpus < 2:
+        if cfg["accelerator"] == "cpu":
+            gpus = 0
+        if gpus < 2:
             log.warning("trainer.strategy=dp: fewer than 2 GPUs, running on one device")
-        cfg["strategy"] = "dp"
+        cfg["devices"] = gpus
     return cfg
 
 
@@ -68,17 +71,10 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
         callbacks = [c for c in callbacks if not isinstance(c, ModelSummary)]
     plugins = [SafeCheckpointIO()]
     if plain.get("strategy") == "dp":
-        if plain["accelerator"] == "cpu":
-            devices = [torch.device("cpu")]
-        else:
-            n = (
-                torch.cuda.device_count()
-                if plain.get("devices") in (-1, "auto")
-                else int(plain["devices"])
-            )
-            devices = [torch.device("cuda", i) for i in range(n)]
+        gpus = [torch.device("cuda", i) for i in range(plain["devices"])]
+        devices = gpus or [torch.device("cpu")]
         plain["strategy"] = DataParallelStrategy(devices, checkpoint_io=plugins.pop())
-        plain["devices"] = 1
+        plain["devices"] = 1  # one process; DataParallel fans out inside it
     trainer: pl.Trainer = instantiate(
         plain, callbacks=callbacks, logger=loggers or False, plugins=plugins
     )

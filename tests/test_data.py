@@ -176,3 +176,45 @@ def test_imagefolder_missing_split_and_corrupt_image(tmp_path: Path) -> None:
     dm.setup()
     with pytest.raises(ConfigError, match=rf"^{bad}: unreadable image \(UnidentifiedImageError\)$"):
         dm.splits["val"][0]
+
+
+def test_digits_and_stats_config_errors(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError, match=r"^data.val_fraction/test_fraction: each > 0, together < 1$"
+    ):
+        DigitsDataModule(
+            num_classes=10,
+            in_channels=1,
+            image_size=16,
+            val_fraction=0.6,
+            test_fraction=0.5,
+            **COMMON,
+        )
+    with pytest.raises(
+        ConfigError,
+        match=r"^data: digits are 1-channel with 10 classes \(in_channels=1, num_classes=10\)$",
+    ):
+        DigitsDataModule(num_classes=10, in_channels=3, image_size=16, **COMMON)
+    dm = DigitsDataModule(
+        num_classes=10, in_channels=1, image_size=16, mean=[0.5, 0.5], std=[0.2, 0.2], **COMMON
+    )
+    with pytest.raises(ConfigError, match=r"^data.mean/data.std: 2 values for data.in_channels=1$"):
+        dm.setup()
+
+
+def test_cifar_missing_folder_says_what_to_get(tmp_path: Path) -> None:
+    dm = CIFARDataModule(
+        root=str(tmp_path),
+        variant="cifar10",
+        num_classes=10,
+        in_channels=3,
+        image_size=32,
+        mean=[0.5] * 3,
+        std=[0.25] * 3,
+        **COMMON,
+    )
+    with pytest.raises(
+        ConfigError,
+        match=rf"^data.root={tmp_path}: no cifar-10-batches-py/ folder \(the python version of CIFAR10 from www.cs.toronto.edu/~kriz/cifar.html, untarred\)$",
+    ):
+        dm.setup()

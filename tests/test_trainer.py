@@ -38,6 +38,16 @@ def test_gpu_without_gpu_runs_on_cpu_and_keeps_gpus_when_present(
     }
 
 
+def test_dp_resolves_its_gpu_count(caplog: pytest.LogCaptureFixture) -> None:
+    dp = {"accelerator": "gpu", "devices": -1, "strategy": "dp"}
+    assert resolve_devices(dp, 4)["devices"] == 4
+    assert resolve_devices({**dp, "devices": 2}, 4)["devices"] == 2
+    with caplog.at_level(logging.WARNING):
+        cfg = resolve_devices(dp, 0)
+    assert cfg["accelerator"] == "cpu" and cfg["devices"] == 0
+    assert caplog.messages[-1] == "trainer.strategy=dp: fewer than 2 GPUs, running on one device"
+
+
 def test_float16_amp_on_cpu_becomes_bf16(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         cfg = resolve_devices(

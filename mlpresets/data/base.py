@@ -108,7 +108,8 @@ class ImageDataModule(pl.LightningDataModule):
             log.info("train mean %s std %s", _fmt(self.mean), _fmt(self.std))
         if len(self.mean) != self.in_channels or len(self.std) != self.in_channels:
             raise ConfigError(
-                f"data.mean/data.std: {len(self.mean)} values for data.in_channels={self.in_channels}"
+                f"data.mean/data.std: {len(self.mean)} values "
+                f"for data.in_channels={self.in_channels}"
             )
         finish = [
             v.ToImage(),
@@ -156,5 +157,3 @@ class ImageDataModule(pl.LightningDataModule):
 
 def _fmt(values: Sequence[float]) -> str:
     return "[" + ", ".join(f"{x:.4f}" for x in values) + "]"
-
-

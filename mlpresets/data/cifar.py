@@ -75,13 +75,15 @@ class CIFARDataModule(ImageDataModule):
         if not base.is_dir():
             raise ConfigError(
                 f"data.root={self.root}: no {folder}/ folder (the python version of "
-                f"{self.variant.upper()} from https://www.cs.toronto.edu/~kriz/cifar.html, untarred)"
+                f"{self.variant.upper()} from www.cs.toronto.edu/~kriz/cifar.html, untarred)"
             )
         parts = [read_batch(base / name, key) for name in files]
         x = torch.from_numpy(np.concatenate([p[0] for p in parts]))  # (N, 3, 32, 32) uint8
         y = torch.from_numpy(np.concatenate([p[1] for p in parts]))  # (N,)
         if int(y.max()) >= self.num_classes:
-            raise ConfigError(f"data.num_classes={self.num_classes}: labels go up to {int(y.max())}")
+            raise ConfigError(
+                f"data.num_classes={self.num_classes}: labels go up to {int(y.max())}"
+            )
         return x, y
 
     def load_splits(self) -> dict[str, Any]:

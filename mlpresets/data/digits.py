@@ -22,10 +22,12 @@ class DigitsDataModule(ImageDataModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if not (0 < val_fraction and 0 < test_fraction and val_fraction + test_fraction < 1):
+        if not (val_fraction > 0 and test_fraction > 0 and val_fraction + test_fraction < 1):
             raise ConfigError("data.val_fraction/test_fraction: each > 0, together < 1")
         if self.in_channels != 1 or self.num_classes != 10:
-            raise ConfigError("data: digits are 1-channel with 10 classes (in_channels=1, num_classes=10)")
+            raise ConfigError(
+                "data: digits are 1-channel with 10 classes (in_channels=1, num_classes=10)"
+            )
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = split_seed

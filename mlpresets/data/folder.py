@@ -14,7 +14,7 @@ from mlpresets.errors import ConfigError
 
 
 def load_rgb(path: str) -> Image.Image:
-    """PIL loader whose error names the file (a corrupt JPEG otherwise says only 'cannot identify')."""
+    """PIL loader whose error names the file (PIL alone says only 'cannot identify')."""
     try:
         with open(path, "rb") as f:
             return Image.open(f).convert("RGB")
