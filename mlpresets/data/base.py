@@ -46,6 +46,22 @@ class TensorImages(Dataset):
         return self.images[i], int(self.labels[i])
 
 
+def holdout_splits(
+    train: TensorImages, test: TensorImages, val_size: int, seed: int
+) -> dict[str, TensorImages]:
+    """Hold `val_size` random train images out as val (seeded: the same split every run)."""
+    n = len(train)
+    if not 0 < val_size < n:
+        raise ConfigError(f"data.val_size={val_size}: must be in (0, {n})")
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val, rest = perm[:val_size], perm[val_size:]
+    return {
+        "train": TensorImages(train.images[rest], train.labels[rest]),
+        "val": TensorImages(train.images[val], train.labels[val]),
+        "test": test,
+    }
+
+
 def channel_stats(images: torch.Tensor) -> tuple[list[float], list[float]]:
     """Per-channel mean/std of (N, C, H, W) images, on the [0, 1] scale."""
     x = images.float()

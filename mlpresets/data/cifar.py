@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from mlpresets.data.base import ImageDataModule, TensorImages
+from mlpresets.data.base import ImageDataModule, TensorImages, holdout_splits
 from mlpresets.errors import ConfigError
 
 LAYOUT = {
@@ -88,14 +88,6 @@ class CIFARDataModule(ImageDataModule):
 
     def load_splits(self) -> dict[str, Any]:
         _, train_files, test_files, _ = LAYOUT[self.variant]
-        x, y = self._read(train_files)
-        if not 0 < self.val_size < len(y):
-            raise ConfigError(f"data.val_size={self.val_size}: must be in (0, {len(y)})")
-        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.split_seed))
-        val, train = perm[: self.val_size], perm[self.val_size :]
-        xt, yt = self._read(test_files)
-        return {
-            "train": TensorImages(x[train], y[train]),
-            "val": TensorImages(x[val], y[val]),
-            "test": TensorImages(xt, yt),
-        }
+        train = TensorImages(*self._read(train_files))
+        test = TensorImages(*self._read(test_files))
+        return holdout_splits(train, test, self.val_size, self.split_seed)

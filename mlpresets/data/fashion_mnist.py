@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torchvision.transforms import v2
 
-from mlpresets.data.base import ImageDataModule, TensorImages
+from mlpresets.data.base import ImageDataModule, TensorImages, holdout_splits
 from mlpresets.errors import ConfigError
 
 FILES = {
@@ -58,19 +58,18 @@ class FashionMNISTDataModule(ImageDataModule):
         if not self.root.is_dir():
             raise ConfigError(f"data.root={self.root}: no such directory ({GET_IT})")
         arrays = {k: read_idx(find_file(self.root, stem)) for k, stem in FILES.items()}
-        x = torch.from_numpy(arrays["train_images"].copy()).unsqueeze(1)  # (60000, 1, 28, 28) uint8
-        y = torch.from_numpy(arrays["train_labels"].astype(np.int64))  # (60000,)
-        if len(x) != len(y) or not 0 < self.val_size < len(x):
-            raise ConfigError(f"data.val_size={self.val_size}: must be in (0, {len(x)})")
-        perm = torch.randperm(len(y), generator=torch.Generator().manual_seed(self.split_seed))
-        val, train = perm[: self.val_size], perm[self.val_size :]
-        xt = torch.from_numpy(arrays["test_images"].copy()).unsqueeze(1)  # (10000, 1, 28, 28)
-        yt = torch.from_numpy(arrays["test_labels"].astype(np.int64))
-        return {
-            "train": TensorImages(x[train], y[train]),
-            "val": TensorImages(x[val], y[val]),
-            "test": TensorImages(xt, yt),
-        }
+        splits = {}
+        for split in ("train", "test"):
+            x = torch.from_numpy(arrays[f"{split}_images"].copy()).unsqueeze(
+                1
+            )  # (N, 1, 28, 28) uint8
+            y = torch.from_numpy(arrays[f"{split}_labels"].astype(np.int64))  # (N,)
+            if len(x) != len(y):
+                raise ConfigError(
+                    f"data.root={self.root}: {split} has {len(x)} images, {len(y)} labels"
+                )
+            splits[split] = TensorImages(x, y)
+        return holdout_splits(splits["train"], splits["test"], self.val_size, self.split_seed)
 
     def eval_resize(self) -> list[Any]:
         return [] if self.image_size == 28 else [v2.Resize(self.image_size, antialias=True)]
