@@ -18,6 +18,21 @@ from tests.conftest import FASHION, write_cifar, write_image_tree
 COMMON = {"batch_size": 8, "num_workers": 0}
 
 
+def cifar_dm(root: str, variant: str, **kwargs: object) -> CIFARDataModule:
+    classes = 10 if variant == "cifar10" else 100
+    return CIFARDataModule(
+        root=root,
+        variant=variant,
+        num_classes=classes,
+        in_channels=3,
+        image_size=32,
+        mean=[0.5] * 3,
+        std=[0.25] * 3,
+        **COMMON,
+        **kwargs,
+    )
+
+
 def test_digits_split_is_fixed_stratified_and_normalised() -> None:
     dm = DigitsDataModule(num_classes=10, in_channels=1, image_size=16, **COMMON)
     dm.setup()
@@ -85,17 +100,7 @@ def test_fashion_mnist_missing_file_names_the_package(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("variant", "classes"), [("cifar10", 10), ("cifar100", 100)])
 def test_cifar_python_format(tmp_path: Path, variant: str, classes: int) -> None:
     write_cifar(tmp_path, variant, n_train=100, n_test=30)
-    dm = CIFARDataModule(
-        root=str(tmp_path),
-        variant=variant,
-        val_size=20,
-        num_classes=classes,
-        in_channels=3,
-        image_size=32,
-        mean=[0.5] * 3,
-        std=[0.25] * 3,
-        **COMMON,
-    )
+    dm = cifar_dm(root=str(tmp_path), variant=variant, val_size=20)
     dm.setup()
     assert {k: len(v) for k, v in dm.splits.items()} == {"train": 80, "val": 20, "test": 30}
     x, _ = dm.splits["test"][0]
@@ -114,16 +119,7 @@ def test_cifar_refuses_a_pickle_that_runs_code(tmp_path: Path) -> None:
     folder = tmp_path / "cifar-100-python"
     folder.mkdir()
     (folder / "train").write_bytes(pickle.dumps({"data": Evil(), "fine_labels": [0]}))
-    dm = CIFARDataModule(
-        root=str(tmp_path),
-        variant="cifar100",
-        num_classes=100,
-        in_channels=3,
-        image_size=32,
-        mean=[0.5] * 3,
-        std=[0.25] * 3,
-        **COMMON,
-    )
+    dm = cifar_dm(root=str(tmp_path), variant="cifar100")
     with pytest.raises(
         ConfigError,
         match=rf"^{folder / 'train'}: not a CIFAR batch \(refused global posix.mkdir\)$",
@@ -203,18 +199,30 @@ def test_digits_and_stats_config_errors(tmp_path: Path) -> None:
 
 
 def test_cifar_missing_folder_says_what_to_get(tmp_path: Path) -> None:
-    dm = CIFARDataModule(
-        root=str(tmp_path),
-        variant="cifar10",
-        num_classes=10,
-        in_channels=3,
-        image_size=32,
-        mean=[0.5] * 3,
-        std=[0.25] * 3,
-        **COMMON,
-    )
+    dm = cifar_dm(root=str(tmp_path), variant="cifar10")
     with pytest.raises(
         ConfigError,
         match=rf"^data.root={tmp_path}: no cifar-10-batches-py/ folder \(the python version of CIFAR10 from www.cs.toronto.edu/~kriz/cifar.html, untarred\)$",
     ):
+        dm.setup()
+
+
+def test_val_size_and_label_counts_are_checked(tmp_path: Path) -> None:
+    write_cifar(tmp_path, "cifar10", n_train=100, n_test=30)
+    with pytest.raises(ConfigError, match=r"^data.val_size=100: must be in \(0, 100\)$"):
+        cifar_dm(str(tmp_path), "cifar10", val_size=100).setup()
+    header = bytes([0, 0, 8, 3]) + (3).to_bytes(4, "big") + (28).to_bytes(4, "big") * 2
+    for split, n_images, n_labels in (("train", 3, 2), ("t10k", 1, 1)):
+        (tmp_path / f"{split}-images-idx3-ubyte.gz").write_bytes(
+            gzip.compress(
+                header[:4] + n_images.to_bytes(4, "big") + header[8:] + bytes(n_images * 784)
+            )
+        )
+        (tmp_path / f"{split}-labels-idx1-ubyte.gz").write_bytes(
+            gzip.compress(bytes([0, 0, 8, 1]) + n_labels.to_bytes(4, "big") + bytes(n_labels))
+        )
+    dm = FashionMNISTDataModule(
+        root=str(tmp_path), num_classes=10, in_channels=1, image_size=28, val_size=1, **COMMON
+    )
+    with pytest.raises(ConfigError, match=rf"^data.root={tmp_path}: train has 3 images, 2 labels$"):
         dm.setup()
