@@ -5,6 +5,8 @@
     python run.py experiment=fashion_mnist_resnet20
     python run.py resume=outputs/2026-11-24/10-00-00
     python run.py -m optimizer.lr=0.01,0.1          # one run per value
+    python run.py -m hydra/sweeper=optuna           # an Optuna study (sweep=default)
+    python run.py -m sweep=depth                    # a named search space from conf/sweep/
 
 Everything heavy (torch, Lightning) is imported inside mlpresets.train.run, so --help and
 --cfg answer at once.
@@ -26,7 +28,7 @@ log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="config")
-def main(cfg: DictConfig) -> float | None:
+def main(cfg: DictConfig) -> float | list[float] | None:
     from mlpresets.train import run
 
     try:
@@ -36,8 +38,17 @@ def main(cfg: DictConfig) -> float | None:
         if user_error is None:
             raise
         log.error(str(user_error))
+        if _in_sweep():
+            raise user_error from None  # the sweeper records it and goes on
         print(f"error: {user_error}", file=sys.stderr)
         raise SystemExit(1) from None
+
+
+def _in_sweep() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _cause(err: BaseException | None) -> ConfigError | None:

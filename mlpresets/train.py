@@ -18,13 +18,14 @@ from mlpresets.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def run(cfg: DictConfig) -> float | None:
+def run(cfg: DictConfig) -> float | list[float] | None:
     """Train and/or test as configured; write metrics.json; return cfg.optimized_metric."""
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
     from mlpresets.optim import optimizer_spec, scheduler_spec
-    from mlpresets.trainer import build_trainer
+    from mlpresets.sweep.trial import pruning_callback
+    from mlpresets.trainer import build_trainer, relaunch_as_this_job
 
     out = Path(cfg.paths.output_dir)
     ckpt_path = _checkpoint_to_load(cfg)
@@ -44,6 +45,9 @@ def run(cfg: DictConfig) -> float | None:
         scheduler=scheduler_spec(cfg.get("scheduler")),
     )
     callbacks = [instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c is not None]
+    pruning = pruning_callback(cfg)
+    if pruning is not None:
+        callbacks.append(pruning)
     loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
     log.info("callbacks: %s", ", ".join(type(c).__name__ for c in callbacks) or "none")
     log.info("loggers: %s", ", ".join(type(c).__name__ for c in loggers) or "none")
@@ -58,7 +62,8 @@ def run(cfg: DictConfig) -> float | None:
     metrics: dict[str, Any] = {}
     if cfg.train:
         start = time.perf_counter()
-        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+        with relaunch_as_this_job():
+            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         elapsed = time.perf_counter() - start
         metrics.update(_scalars(trainer.callback_metrics))
         samples = getattr(task, "train_samples", 0) * trainer.world_size
@@ -74,7 +79,10 @@ def run(cfg: DictConfig) -> float | None:
     if getattr(ckpt_cb, "last_model_path", ""):
         metrics["last_ckpt"] = _relative(ckpt_cb.last_model_path, out)  # type: ignore[union-attr]
 
-    if cfg.test:
+    pruned_at = pruning.pruned_at if pruning is not None else None
+    if pruned_at is not None:
+        metrics["pruned_at_epoch"] = pruned_at
+    if cfg.test and pruned_at is None:
         tested = best or (None if cfg.train else ckpt_path)
         trainer.test(task, datamodule=datamodule, ckpt_path=tested, weights_only=True)
         metrics.update(_scalars(trainer.callback_metrics))
@@ -90,13 +98,29 @@ def run(cfg: DictConfig) -> float | None:
         _log_hparams(loggers, cfg, metrics)
         log.info("wrote %s", out / "metrics.json")
 
-    value = metrics.get(cfg.optimized_metric)
-    if value is None and cfg.train:
-        raise ConfigError(
-            f"optimized_metric={cfg.optimized_metric}: not among the metrics "
-            f"({', '.join(sorted(k for k in metrics if isinstance(metrics[k], float)))})"
-        )
-    return float(value) if value is not None else None
+    if pruned_at is not None and trainer.is_global_zero:
+        import optuna
+
+        raise optuna.TrialPruned(f"pruned after epoch {pruned_at}")
+    return _objective(cfg, metrics)
+
+
+def _objective(cfg: DictConfig, metrics: dict[str, Any]) -> float | list[float] | None:
+    """cfg.optimized_metric's value (a list of values for a list of metrics)."""
+    names = cfg.optimized_metric
+    many = not isinstance(names, str)
+    values = []
+    for name in [names] if not many else list(names):
+        value = metrics.get(name)
+        if value is None and cfg.train:
+            raise ConfigError(
+                f"optimized_metric={name}: not among the metrics "
+                f"({', '.join(sorted(k for k in metrics if isinstance(metrics[k], float)))})"
+            )
+        values.append(None if value is None else float(value))
+    if not many:
+        return values[0]
+    return None if None in values else cast(list[float], values)
 
 
 def _checkpoint_to_load(cfg: DictConfig) -> str | None:
@@ -123,7 +147,7 @@ def _relative(path: str, root: Path) -> str:
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    keys = ("val/acc", "val/acc_best", "test/acc", "train_time_s", "epochs")
+    keys = ("val/acc", "val/acc_best", "test/acc", "train_time_s", "epochs", "pruned_at_epoch")
     return {k: metrics[k] for k in keys if k in metrics}
 
 

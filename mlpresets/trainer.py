@@ -8,6 +8,10 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, cast
 
 import pytorch_lightning as pl
@@ -79,3 +83,32 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
         plain, callbacks=callbacks, logger=loggers or False, plugins=plugins
     )
     return trainer
+
+
+@contextmanager
+def relaunch_as_this_job() -> Iterator[None]:
+    """Make Lightning's DDP re-launch of the script start this one job, also inside a sweep.
+
+    Lightning starts ranks > 0 as `sys.argv + hydra.run.dir=<hydra.run.dir>`. In a multirun
+    job that would start the whole sweep again in a new directory; for the fit, argv becomes
+    this job's own overrides and run.dir its output dir. MASTER_PORT is dropped so that each
+    trial's process group gets a fresh port."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+    from omegaconf import open_dict, read_write
+
+    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+        yield
+        return
+    hydra_cfg = HydraConfig.get()
+    saved_argv, saved_dir = list(sys.argv), hydra_cfg.run.dir
+    os.environ.pop("MASTER_PORT", None)
+    sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
+    with read_write(hydra_cfg), open_dict(hydra_cfg):
+        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+    try:
+        yield
+    finally:
+        sys.argv = saved_argv
+        with read_write(hydra_cfg), open_dict(hydra_cfg):
+            hydra_cfg.run.dir = saved_dir
