@@ -8,17 +8,22 @@ from omegaconf import OmegaConf
 
 
 def unique_dir(path: str) -> str:
-    """Return `path`, or `path_1`, `path_2`... if it already exists.
+    """Create and return `path`, or `path_1`, `path_2`... if it already exists.
 
-    Two runs started in the same second would otherwise share (and overwrite) one run dir.
-    Registered with use_cache so every later resolution in this process agrees, even
-    after Hydra has created the directory.
+    Two runs (or two sweep workers) started in the same second would otherwise share, and
+    overwrite, one directory: creating it here claims it atomically. Registered with
+    use_cache, and Hydra copies that cache into every job of a sweep, so every later
+    resolution agrees on the one directory claimed.
     """
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     candidate, n = path, 0
-    while os.path.exists(candidate):
-        n += 1
-        candidate = f"{path}_{n}"
-    return candidate
+    while True:
+        try:
+            os.mkdir(candidate)
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = f"{path}_{n}"
 
 
 def register() -> None:

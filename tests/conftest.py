@@ -102,3 +102,63 @@ def write_image_tree(root: Path, splits: dict[str, int], classes: int = 3, size:
                 ext = "png" if i % 2 else "jpg"
                 Image.fromarray(pixels).save(d / f"{i}.{ext}")
     return root
+
+
+# -- a real PostgreSQL server for the multi-worker sweep tests ---------------------------
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A PostgreSQL 15 server on 127.0.0.1 with a temporary data dir, stopped at the end.
+
+    postgres refuses to run as root, so as root the server runs as the `postgres` user the
+    Debian package creates. Installs the package when it is missing (as .ci/run does)."""
+    import shutil
+    import time
+
+    if not (PG_BIN / "initdb").exists():
+        if os.geteuid() != 0:
+            pytest.fail(f"{PG_BIN}/initdb missing: apt-get install postgresql (as root)")
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=True, env=env)
+    base = tmp_path_factory.mktemp("pg")
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        shutil.chown(base, "postgres")
+        shutil.chown(sock, "postgres")
+        as_user = ["runuser", "-u", "postgres", "--"]
+    port = _free_port()
+
+    def pg(*args: str) -> None:
+        subprocess.run([*as_user, *args], check=True, capture_output=True, text=True)
+
+    pg(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+    options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=50"
+    pg(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-o", options, "-w", "start")
+    try:
+        import psycopg
+
+        for _ in range(50):
+            try:
+                with psycopg.connect(
+                    f"host=127.0.0.1 port={port} user=postgres dbname=postgres", autocommit=True
+                ) as conn:
+                    conn.execute("CREATE DATABASE optuna")
+                break
+            except psycopg.OperationalError:
+                time.sleep(0.2)
+        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/optuna"
+    finally:
+        pg(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")

@@ -203,9 +203,9 @@ def test_basic_multirun_writes_one_dir_per_job(tmp_path: Path) -> None:
 def test_a_run_started_in_the_same_second_gets_its_own_dir(tmp_path: Path) -> None:
     from mlpresets.resolvers import unique_dir
 
-    taken = tmp_path / "10-00-00"
+    taken = tmp_path / "day" / "10-00-00"
     assert unique_dir(str(taken)) == str(taken)
-    taken.mkdir()
+    assert taken.is_dir()  # claimed: a second process started now cannot get it too
     assert unique_dir(str(taken)) == f"{taken}_1"
-    (tmp_path / "10-00-00_1").mkdir()
-    assert unique_dir(str(taken)) == f"{taken}_2"
+    (tmp_path / "day" / "10-00-00_2").mkdir()
+    assert unique_dir(str(taken)) == f"{taken}_3"

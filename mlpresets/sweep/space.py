@@ -4,7 +4,8 @@
     range(1, 8) / range(1, 8, 2)   -> IntDistribution(1, 8, step) (stop included, as that plugin
                                       does); a float bound or step -> FloatDistribution(step=)
     shuffle(range(...))            -> CategoricalDistribution of the range's values
-    interval(0.1, 0.9)             -> FloatDistribution (IntDistribution when both ends are ints)
+    interval(0.1, 0.9)             -> FloatDistribution
+    int(interval(1, 10))           -> IntDistribution (Hydra reads interval's ends as floats)
     tag(log, interval(1e-4, 1e-1)) -> the same on a log scale
     anything else                  -> a fixed value passed to every trial
 """
@@ -43,19 +44,19 @@ def parse_space(params: Mapping[str, Any] | None, arguments: Iterable[str] = ())
     """`hydra.sweeper.params` plus the sweep's command-line arguments (which win)."""
     space = SearchSpace()
     parser = OverridesParser.create()
-    items = [(f"hydra.sweeper.params.{k}", f"{k}={v}") for k, v in (params or {}).items()]
-    items += [(text, text) for text in arguments]
-    for where, text in items:
+    items = [("hydra.sweeper.params.", str(k), str(v)) for k, v in (params or {}).items()]
+    items += [("", *text.split("=", 1)) for text in arguments if "=" in text]
+    for where, key, expr in items:
         try:
-            (override,) = parser.parse_overrides([text])
+            (override,) = parser.parse_overrides([f"{key}={expr}"])
         except OverrideParseException as err:
             detail = str(err).strip().splitlines()[0]
-            raise ConfigError(f"{where}: cannot parse '{text}': {detail}") from None
+            raise ConfigError(f"{where}{key}: cannot parse '{expr}': {detail}") from None
         name = override.get_key_element()
         try:
             dist = distribution(override)
         except ValueError as err:
-            raise ConfigError(f"{where}: '{text}': {err}") from None
+            raise ConfigError(f"{where}{key}: '{expr}': {err}") from None
         space.distributions.pop(name, None)
         space.fixed.pop(name, None)
         if dist is None:

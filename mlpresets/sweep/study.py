@@ -12,6 +12,7 @@ import json
 import logging
 import math
 import threading
+import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -84,10 +85,17 @@ def open_storage(
 def _reason(err: BaseException) -> str:
     orig = getattr(err, "orig", None) or err  # SQLAlchemy wraps the driver's error
     lines = [line.strip() for line in str(orig).splitlines() if line.strip()]
-    text = lines[-1] if lines and "connection" in lines[0].lower() else (lines or [""])[0]
+    text = (lines[0] if lines else type(orig).__name__).removeprefix("connection failed: ")
     if isinstance(orig, ModuleNotFoundError):
         text += " (for PostgreSQL use postgresql+psycopg://, psycopg 3 is installed)"
-    return text or type(orig).__name__
+    return text
+
+
+def fail_stale(study: optuna.Study) -> None:
+    """Fail trials whose process stopped beating (their retries are then WAITING)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def superseded(trials: Iterable[FrozenTrial]) -> set[int]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import logging
 import math
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import optuna
 import yaml
-from hydra.core.utils import JobReturn
+from hydra.core.utils import JobReturn, JobStatus
 from hydra.errors import InstantiationException
 from hydra.plugins.launcher import Launcher
 from hydra.utils import get_method, instantiate
@@ -153,7 +154,10 @@ class OptunaSweep:
         heartbeat = st.Heartbeat(storage)
         failure: str | None = None
         try:
-            failure = self._loop(study, heartbeat)
+            with warnings.catch_warnings():
+                # our heartbeat thread does what optimize() would: not a misuse here
+                warnings.filterwarnings("ignore", "Heartbeat of storage is supposed")
+                failure = self._loop(study, heartbeat)
         finally:
             heartbeat.stop()
             summary = st.results(study, self.storage_url, self.n_trials)
@@ -168,7 +172,7 @@ class OptunaSweep:
     def _loop(self, study: optuna.Study, heartbeat: st.Heartbeat) -> str | None:
         waited_for: set[int] = set()
         while True:
-            optuna.storages.fail_stale_trials(study)
+            st.fail_stale(study)
             trials = st.counted(study)
             waiting = sum(t.state == TrialState.WAITING for t in trials)
             batch = min(self.s.n_jobs, max(self.n_trials - len(trials), 0) + waiting)
@@ -240,16 +244,18 @@ class OptunaSweep:
         try:
             if isinstance(ret, BaseException):
                 raise ret
-            values = self._values(ret.return_value)
+            if ret.status == JobStatus.FAILED:
+                # JobReturn.return_value would print "Error executing job" for a pruned trial
+                raise ret._return_value
+            values = self._values(ret._return_value)
         except optuna.TrialPruned:
-            study.tell(trial, state=TrialState.PRUNED)
+            _tell(study, trial, state=TrialState.PRUNED)
             return
         except Exception as err:
-            reason = _one_line(err)
-            trial.set_user_attr("fail_reason", reason)
-            study.tell(trial, state=TrialState.FAIL)
+            trial.set_user_attr("fail_reason", _one_line(err))
+            _tell(study, trial, state=TrialState.FAIL)
             return
-        study.tell(trial, values=values)
+        _tell(study, trial, values=values)
 
     def _values(self, value: Any) -> list[float]:
         items = list(value) if isinstance(value, (list, tuple, ListConfig)) else [value]
@@ -279,6 +285,16 @@ class OptunaSweep:
             f"{len(failed)} of {len(finished)} finished trials failed "
             f"(last: trial {last.number}: {last.user_attrs.get('fail_reason', 'failed')})"
         )
+
+
+def _tell(study: optuna.Study, trial: Trial, **kwargs: Any) -> None:
+    try:
+        study.tell(trial, **kwargs)
+    except RuntimeError as err:
+        # GridSampler stops the study once the grid is covered, which is only allowed inside
+        # optimize(); the trial is already recorded, and our loop ends on n_trials anyway.
+        if "Study.stop" not in str(err):
+            raise
 
 
 def _build(key: str, node: DictConfig) -> Any:
