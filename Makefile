@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast lint format tensorboard bench clean
+.PHONY: install run test test-fast lint format tensorboard dashboard bench clean
 
 install: $(STAMP)
 
@@ -39,6 +39,12 @@ format: install
 
 tensorboard: install
 	$(VENV)/bin/tensorboard --logdir outputs
+
+# The newest study file under outputs/optuna/ (or DB=path/to/study.db).
+DB ?= $(shell ls -t outputs/optuna/*.db 2>/dev/null | head -1)
+dashboard: install
+	@test -n "$(DB)" || { echo "error: no study in outputs/optuna/ (run a sweep, or pass DB=...)"; exit 1; }
+	$(VENV)/bin/optuna-dashboard sqlite:///$(abspath $(DB))
 
 bench: install
 	$(PY) benchmarks/startup.py

@@ -20,12 +20,19 @@ log = logging.getLogger(__name__)
 
 def run(cfg: DictConfig) -> float | list[float] | None:
     """Train and/or test as configured; write metrics.json; return cfg.optimized_metric."""
+    from mlpresets.trainer import relaunch_as_this_job
+
+    with relaunch_as_this_job():
+        return _run(cfg)
+
+
+def _run(cfg: DictConfig) -> float | list[float] | None:
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
     from mlpresets.optim import optimizer_spec, scheduler_spec
     from mlpresets.sweep.trial import pruning_callback
-    from mlpresets.trainer import build_trainer, relaunch_as_this_job
+    from mlpresets.trainer import build_trainer
 
     out = Path(cfg.paths.output_dir)
     ckpt_path = _checkpoint_to_load(cfg)
@@ -62,8 +69,7 @@ def run(cfg: DictConfig) -> float | list[float] | None:
     metrics: dict[str, Any] = {}
     if cfg.train:
         start = time.perf_counter()
-        with relaunch_as_this_job():
-            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         elapsed = time.perf_counter() - start
         metrics.update(_scalars(trainer.callback_metrics))
         samples = getattr(task, "train_samples", 0) * trainer.world_size

@@ -85,14 +85,19 @@ def build_trainer(cfg: DictConfig, callbacks: list[pl.Callback], loggers: list[A
     return trainer
 
 
+# What Lightning's DDP launcher leaves in os.environ of the launching process.
+_DDP_ENV = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
+
+
 @contextmanager
 def relaunch_as_this_job() -> Iterator[None]:
-    """Make Lightning's DDP re-launch of the script start this one job, also inside a sweep.
+    """Let one process run several DDP jobs of a sweep, each re-launching just itself.
 
     Lightning starts ranks > 0 as `sys.argv + hydra.run.dir=<hydra.run.dir>`. In a multirun
-    job that would start the whole sweep again in a new directory; for the fit, argv becomes
-    this job's own overrides and run.dir its output dir. MASTER_PORT is dropped so that each
-    trial's process group gets a fresh port."""
+    job that would start the whole sweep again in a new directory: for the job, argv becomes
+    this job's own overrides and run.dir its output dir. Afterwards the process group is
+    destroyed and the launcher's environment (LOCAL_RANK, MASTER_PORT...) removed, or the next
+    job would take LOCAL_RANK as "launched externally" and reuse a dead group."""
     from hydra.core.hydra_config import HydraConfig
     from hydra.types import RunMode
     from omegaconf import open_dict, read_write
@@ -102,13 +107,18 @@ def relaunch_as_this_job() -> Iterator[None]:
         return
     hydra_cfg = HydraConfig.get()
     saved_argv, saved_dir = list(sys.argv), hydra_cfg.run.dir
-    os.environ.pop("MASTER_PORT", None)
+    saved_env = {k: os.environ.pop(k) for k in _DDP_ENV if k in os.environ}
     sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]
     with read_write(hydra_cfg), open_dict(hydra_cfg):
         hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
     try:
         yield
     finally:
+        if torch.distributed.is_available() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        for k in _DDP_ENV:
+            os.environ.pop(k, None)
+        os.environ.update(saved_env)
         sys.argv = saved_argv
         with read_write(hydra_cfg), open_dict(hydra_cfg):
             hydra_cfg.run.dir = saved_dir

@@ -117,7 +117,7 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
+def postgres_url() -> Any:
     """A PostgreSQL 15 server on 127.0.0.1 with a temporary data dir, stopped at the end.
 
     postgres refuses to run as root, so as root the server runs as the `postgres` user the
@@ -131,7 +131,10 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
         subprocess.run(["apt-get", "install", "-y", "-qq", "postgresql"], check=True, env=env)
-    base = tmp_path_factory.mktemp("pg")
+    import tempfile
+
+    # not under pytest's tmp root: that is private to root, and postgres must traverse it
+    base = Path(tempfile.mkdtemp(prefix="mlpresets-pg-"))
     data, sock = base / "data", base / "sock"
     sock.mkdir()
     as_user: list[str] = []
@@ -142,11 +145,22 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
     port = _free_port()
 
     def pg(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, text=True)
+        proc = subprocess.run([*as_user, *args], capture_output=True, text=True)
+        assert proc.returncode == 0, f"{args[0]}: {proc.stderr[-2000:]}"
 
     pg(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
     options = f"-p {port} -k {sock} -c listen_addresses=127.0.0.1 -c max_connections=50"
-    pg(str(PG_BIN / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-o", options, "-w", "start")
+    pg(
+        str(PG_BIN / "pg_ctl"),
+        "-D",
+        str(data),
+        "-l",
+        str(base / "log"),
+        "-o",
+        options,
+        "-w",
+        "start",
+    )
     try:
         import psycopg
 
@@ -162,3 +176,4 @@ def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Any:
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/optuna"
     finally:
         pg(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "-w", "stop")
+        shutil.rmtree(base, ignore_errors=True)

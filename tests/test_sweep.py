@@ -158,7 +158,9 @@ def test_bad_sweeper_settings_fail_in_one_line(
 
 
 def test_a_malformed_params_file_fails_in_one_line(tmp_path: Path) -> None:
-    body = "# @package _global_\nhydra:\n  sweeper:\n    params:\n      optimizer.lr: interval(0.1,\n"
+    body = (
+        "# @package _global_\nhydra:\n  sweeper:\n    params:\n      optimizer.lr: interval(0.1,\n"
+    )
     proc = sweep(tmp_path, *_hparams_search(tmp_path, "bad", body))
     assert proc.returncode == 1
     last = proc.stderr.strip().splitlines()[-1]
@@ -286,9 +288,13 @@ def test_max_failure_rate_exceeded_stops_the_sweep_with_a_clear_message(tmp_path
         "data.batch_size=choice(0, -1)",  # every trial raises
     )
     assert proc.returncode == 1
-    assert proc.stderr.strip().splitlines()[-1].startswith(
-        "error: hydra.sweeper.max_failure_rate=0.5 exceeded: 3 of 3 finished trials failed "
-        "(last: trial 2: ValueError: batch_size should be a positive integer value"
+    assert (
+        proc.stderr.strip()
+        .splitlines()[-1]
+        .startswith(
+            "error: hydra.sweeper.max_failure_rate=0.5 exceeded: 3 of 3 finished trials failed "
+            "(last: trial 2: ValueError: batch_size should be a positive integer value"
+        )
     )
     study = study_of(tmp_path)
     assert states(study) == ["FAIL"] * 3  # stopped at the first check, not after 10
@@ -334,7 +340,11 @@ def test_kill_9_then_the_same_command_resumes_to_exactly_n_trials(tmp_path: Path
     ]
     cmd = [sys.executable, str(ROOT / "run.py"), *args]
     first = subprocess.Popen(
-        cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        cmd,
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     try:
         _wait_for(lambda: _running(tmp_path, 1), 300, "trial 1 to start")
@@ -399,7 +409,9 @@ def test_two_workers_share_one_study_on_postgresql(tmp_path: Path, postgres_url:
         f"hydra.sweeper.storage={postgres_url}",
     ]
     workers = [
-        subprocess.Popen(args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
         for _ in range(2)
     ]
     outputs = [w.communicate(timeout=600) for w in workers]

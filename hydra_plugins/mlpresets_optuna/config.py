@@ -5,12 +5,12 @@ unchanged; the additions are `pruner`, the heartbeat keys and `retries`. Sampler
 are plain `_target_` nodes, so any Optuna sampler or pruner (or a path of your own) works.
 
 No `from __future__ import annotations` here: Hydra's plugin scan executes this module outside
-sys.modules, where dataclasses cannot resolve string annotations; OmegaConf wants Optional[].
+sys.modules, where dataclasses cannot resolve string annotations.
 """
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Optional
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
@@ -32,32 +32,32 @@ class DistributionConfig:
     """One entry of the deprecated `search_space` mapping (hydra-optuna-sweeper < 1.2)."""
 
     type: DistributionType
-    choices: Optional[list[Any]] = None
-    low: Optional[float] = None
-    high: Optional[float] = None
+    choices: list[Any] | None = None
+    low: float | None = None
+    high: float | None = None
     log: bool = False
-    step: Optional[float] = None
+    step: float | None = None
 
 
 @dataclass
 class SamplerConfig:
     _target_: str = MISSING
-    seed: Optional[int] = None
+    seed: int | None = None
 
 
 @dataclass
 class TPESamplerConfig(SamplerConfig):
     # None = Optuna's own default (several of these are deprecated in Optuna 4/5).
     _target_: str = "optuna.samplers.TPESampler"
-    consider_prior: Optional[bool] = None
-    prior_weight: Optional[float] = None
-    consider_magic_clip: Optional[bool] = None
-    consider_endpoints: Optional[bool] = None
+    consider_prior: bool | None = None
+    prior_weight: float | None = None
+    consider_magic_clip: bool | None = None
+    consider_endpoints: bool | None = None
     n_startup_trials: int = 10
     n_ei_candidates: int = 24
-    multivariate: Optional[bool] = None
+    multivariate: bool | None = None
     group: bool = False
-    warn_independent_sampling: Optional[bool] = None
+    warn_independent_sampling: bool | None = None
     constant_liar: bool = True  # parallel workers don't all sample the same point
 
 
@@ -69,14 +69,14 @@ class RandomSamplerConfig(SamplerConfig):
 @dataclass
 class CmaEsSamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.CmaEsSampler"
-    x0: Optional[dict[str, Any]] = None
-    sigma0: Optional[float] = None
+    x0: dict[str, Any] | None = None
+    sigma0: float | None = None
     n_startup_trials: int = 1
     independent_sampler: Any = None
     warn_independent_sampling: bool = True
     consider_pruned_trials: bool = False
-    restart_strategy: Optional[str] = None
-    popsize: Optional[int] = None
+    restart_strategy: str | None = None
+    popsize: int | None = None
     inc_popsize: int = -1
     use_separable_cma: bool = False
     with_margin: bool = False
@@ -88,7 +88,7 @@ class CmaEsSamplerConfig(SamplerConfig):
 class NSGAIISamplerConfig(SamplerConfig):
     _target_: str = "optuna.samplers.NSGAIISampler"
     population_size: int = 50
-    mutation_prob: Optional[float] = None
+    mutation_prob: float | None = None
     crossover_prob: float = 0.9
     swapping_prob: float = 0.5
     constraints_func: Any = None
@@ -111,7 +111,7 @@ class QMCSamplerConfig(SamplerConfig):
 class GridSamplerConfig(SamplerConfig):
     # The sweeper fills search_space from `params`; the grid's size caps n_trials.
     _target_: str = "optuna.samplers.GridSampler"
-    search_space: Optional[dict[str, Any]] = None
+    search_space: dict[str, Any] | None = None
     _partial_: bool = True
 
 
@@ -161,8 +161,8 @@ class SuccessiveHalvingPrunerConfig(PrunerConfig):
 @dataclass
 class ThresholdPrunerConfig(PrunerConfig):
     _target_: str = "optuna.pruners.ThresholdPruner"
-    lower: Optional[float] = None  # prune when the reported value falls below
-    upper: Optional[float] = None  # or rises above
+    lower: float | None = None  # prune when the reported value falls below
+    upper: float | None = None  # or rises above
     n_warmup_steps: int = 0
     interval_steps: int = 1
 
@@ -182,21 +182,21 @@ class OptunaSweeperConf:
     # null: sqlite:///<paths.log_dir>/optuna/<study_name>.db, so a re-run resumes
     storage: Any = None
     # null: <sweep>-<data>-<hash of the search space and the fixed overrides>
-    study_name: Optional[str] = None
+    study_name: str | None = None
     # the study's total: re-running after a kill runs only the missing ones
     n_trials: int = 20
     # trials asked (and launched) at once: >1 only pays with a parallel launcher (joblib)
     n_jobs: int = 1
     # stop once more than this fraction of finished trials failed (checked from 3 trials on)
     max_failure_rate: float = 0.5
-    search_space: Optional[dict[str, Any]] = None  # deprecated form of `params`
-    params: Optional[dict[str, str]] = None
+    search_space: dict[str, Any] | None = None  # deprecated form of `params`
+    params: dict[str, str] | None = None
     # "module.function(cfg, trial)" suggesting extra (e.g. conditional) parameters
-    custom_search_space: Optional[str] = None
+    custom_search_space: str | None = None
     # ours: a trial whose heartbeat is older than grace_period seconds (default 2x interval)
     # is failed as stale (its process died) and its parameters are retried `retries` times
     heartbeat_interval: int = 30
-    grace_period: Optional[int] = None
+    grace_period: int | None = None
     retries: int = 1
 
 

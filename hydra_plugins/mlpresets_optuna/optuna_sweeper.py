@@ -69,6 +69,10 @@ class OptunaSweeper(Sweeper):
 def _has_space(settings: DictConfig, arguments: list[str]) -> bool:
     from mlpresets.sweep.space import parse_space
 
-    if settings.get("params") or settings.get("search_space") or settings.get("custom_search_space"):
+    if (
+        settings.get("params")
+        or settings.get("search_space")
+        or settings.get("custom_search_space")
+    ):
         return True
     return bool(parse_space(None, arguments).distributions)

@@ -1,13 +1,13 @@
 """Search spaces: Hydra's sweep grammar to Optuna distributions, as hydra-optuna-sweeper reads it.
 
-    choice(a, b, c) | a,b,c        -> CategoricalDistribution
-    range(1, 8) / range(1, 8, 2)   -> IntDistribution(1, 8, step) (stop included, as that plugin
-                                      does); a float bound or step -> FloatDistribution(step=)
-    shuffle(range(...))            -> CategoricalDistribution of the range's values
-    interval(0.1, 0.9)             -> FloatDistribution
-    int(interval(1, 10))           -> IntDistribution (Hydra reads interval's ends as floats)
-    tag(log, interval(1e-4, 1e-1)) -> the same on a log scale
-    anything else                  -> a fixed value passed to every trial
+choice(a, b, c) | a,b,c        -> CategoricalDistribution
+range(1, 8) / range(1, 8, 2)   -> IntDistribution(1, 8, step) (stop included, as that plugin
+                                  does); a float bound or step -> FloatDistribution(step=)
+shuffle(range(...))            -> CategoricalDistribution of the range's values
+interval(0.1, 0.9)             -> FloatDistribution
+int(interval(1, 10))           -> IntDistribution (Hydra reads interval's ends as floats)
+tag(log, interval(1e-4, 1e-1)) -> the same on a log scale
+anything else                  -> a fixed value passed to every trial
 """
 
 from __future__ import annotations
@@ -95,7 +95,9 @@ def distribution(override: Override) -> BaseDistribution | None:
         return None
     value = override.value()
     if override.is_choice_sweep() or (isinstance(value, RangeSweep) and value.shuffle):
-        return CategoricalDistribution(list(override.sweep_iterator(transformer=Transformer.encode)))
+        return CategoricalDistribution(
+            list(override.sweep_iterator(transformer=Transformer.encode))
+        )
     if isinstance(value, RangeSweep):
         start, stop, step = value.start, value.stop, value.step
         assert start is not None and stop is not None

@@ -60,7 +60,9 @@ def open_storage(
     callback = None
     if heartbeat_interval and retries > 0:
         retry_cls = getattr(
-            optuna.storages, "RetryHeartbeatStaleTrialCallback", optuna.storages.RetryFailedTrialCallback
+            optuna.storages,
+            "RetryHeartbeatStaleTrialCallback",
+            optuna.storages.RetryFailedTrialCallback,
         )
         callback = retry_cls(max_retry=retries)
     engine_kwargs: dict[str, Any] = {}
@@ -193,7 +195,9 @@ def table(trials: Sequence[FrozenTrial]) -> str:
         value = ", ".join(f"{v:.6g}" for v in t.values) if t.values else "-"
         secs = duration_s(t)
         params = " ".join(f"{k}={_short(v)}" for k, v in t.params.items())
-        rows.append((str(t.number), t.state.name, value, "-" if secs is None else f"{secs:.1f}", params))
+        rows.append(
+            (str(t.number), t.state.name, value, "-" if secs is None else f"{secs:.1f}", params)
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(r[:4], widths, strict=True)) + "  " + r[4]
@@ -218,7 +222,9 @@ def results(study: optuna.Study, storage_url: str, n_trials: int) -> dict[str, A
         return out
     if len(study.directions) == 1:
         best = study.best_trial
-        out.update(best_params=dict(best.params), best_value=_plain(best.value), best_trial=best.number)
+        out.update(
+            best_params=dict(best.params), best_value=_plain(best.value), best_trial=best.number
+        )
     else:
         out["best_trials"] = [
             {"number": t.number, "params": dict(t.params), "values": [_plain(v) for v in t.values]}

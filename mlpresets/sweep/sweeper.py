@@ -107,7 +107,9 @@ class OptunaSweep:
             "directions": self.directions,
         }
         self.study_name = settings.study_name or st.default_study_name(label, key)
-        self.storage_url = str(settings.storage or st.default_storage(config.paths.log_dir, self.study_name))
+        self.storage_url = str(
+            settings.storage or st.default_storage(config.paths.log_dir, self.study_name)
+        )
         self.job_idx = 0
 
     def _sampler(self) -> optuna.samplers.BaseSampler:
@@ -302,8 +304,11 @@ def _build(key: str, node: DictConfig) -> Any:
     try:
         return instantiate(node)
     except InstantiationException as err:
-        first = str(err).strip().splitlines()[0].replace(
-            ", set env var HYDRA_FULL_ERROR=1 to see chained exception", ""
+        first = (
+            str(err)
+            .strip()
+            .splitlines()[0]
+            .replace(", set env var HYDRA_FULL_ERROR=1 to see chained exception", "")
         )
         raise ConfigError(f"hydra.sweeper.{key}: {first}") from None
 
