@@ -105,7 +105,7 @@ def relaunch_as_this_job() -> Iterator[None]:
     if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
         yield
         return
-    hydra_cfg = HydraConfig.get()
+    hydra_cfg = cast(DictConfig, HydraConfig.get())  # a DictConfig typed as its dataclass
     saved_argv, saved_dir = list(sys.argv), hydra_cfg.run.dir
     saved_env = {k: os.environ.pop(k) for k in _DDP_ENV if k in os.environ}
     sys.argv = [sys.argv[0], *hydra_cfg.overrides.task]

@@ -250,6 +250,26 @@ def test_a_pruner_that_must_prune_gives_pruned_trials(tmp_path: Path) -> None:
     assert "trial 1 PRUNED value=" in proc.stderr + proc.stdout
 
 
+def test_several_objectives_give_a_pareto_front(tmp_path: Path) -> None:
+    proc = sweep(
+        tmp_path,
+        LR,
+        "optimized_metric=[val/acc_best,val/loss]",
+        "hydra.sweeper.direction=[maximize,minimize]",
+        "hydra.sweeper.n_trials=2",
+    )
+    ok(proc)
+    study = study_of(tmp_path)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    assert states(study) == ["COMPLETE", "COMPLETE"]
+    for trial in study.trials:
+        metrics = json.loads((Path(trial.user_attrs["run_dir"]) / "metrics.json").read_text())
+        assert trial.values == pytest.approx([metrics["val/acc_best"], metrics["val/loss"]])
+    (summary,) = results_of(tmp_path)
+    front = {t.number for t in study.best_trials}
+    assert {t["number"] for t in summary["best_trials"]} == front
+
+
 # -- failures ----------------------------------------------------------------------------------
 def test_raising_and_nan_trials_fail_and_the_sweep_goes_on(tmp_path: Path) -> None:
     # The grid walks all four: batch 0 raises (twice), lr 1e30 returns a NaN loss, one is fine.

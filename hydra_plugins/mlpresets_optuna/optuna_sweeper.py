@@ -41,6 +41,7 @@ class OptunaSweeper(Sweeper):
         from mlpresets.sweep.sweeper import OptunaSweep
 
         assert self.config is not None and self.hydra_context is not None
+        assert self.task_function is not None
         config, settings, extra = self.config, self.settings, []
         choices = OmegaConf.select(config, "hydra.runtime.choices") or {}
         label = choices.get("sweep") or "params"
@@ -49,9 +50,7 @@ class OptunaSweeper(Sweeper):
                 log.info("no search space given: running sweep=%s", DEFAULT_SWEEP)
                 extra = [f"sweep={DEFAULT_SWEEP}"]
                 config = self.hydra_context.config_loader.load_sweep_config(config, extra)
-                settings = OmegaConf.create(
-                    OmegaConf.to_container(config.hydra.sweeper, resolve=False)
-                )
+                settings = DictConfig(OmegaConf.to_container(config.hydra.sweeper))
                 label = DEFAULT_SWEEP
             label = f"{label}-{choices.get('data', 'data')}"
             launcher = Plugins.instance().instantiate_launcher(

@@ -45,7 +45,10 @@ def parse_space(params: Mapping[str, Any] | None, arguments: Iterable[str] = ())
     space = SearchSpace()
     parser = OverridesParser.create()
     items = [("hydra.sweeper.params.", str(k), str(v)) for k, v in (params or {}).items()]
-    items += [("", *text.split("=", 1)) for text in arguments if "=" in text]
+    for text in arguments:
+        if "=" in text:
+            key, expr = text.split("=", 1)
+            items.append(("", key, expr))
     for where, key, expr in items:
         try:
             (override,) = parser.parse_overrides([f"{key}={expr}"])
@@ -95,9 +98,8 @@ def distribution(override: Override) -> BaseDistribution | None:
         return None
     value = override.value()
     if override.is_choice_sweep() or (isinstance(value, RangeSweep) and value.shuffle):
-        return CategoricalDistribution(
-            list(override.sweep_iterator(transformer=Transformer.encode))
-        )
+        choices: list[Any] = list(override.sweep_iterator(transformer=Transformer.encode))
+        return CategoricalDistribution(choices)
     if isinstance(value, RangeSweep):
         start, stop, step = value.start, value.stop, value.step
         assert start is not None and stop is not None

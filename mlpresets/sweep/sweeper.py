@@ -137,7 +137,7 @@ class OptunaSweep:
                 storage=storage,
                 sampler=self.sampler,
                 pruner=self.pruner,
-                directions=self.directions,
+                directions=self.directions,  # type: ignore[arg-type]
                 load_if_exists=True,
             )
         except ValueError as err:  # e.g. the stored study has other directions
