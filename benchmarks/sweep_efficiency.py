@@ -1,11 +1,13 @@
 """TPE + Hyperband pruning (sweep=default) against random search without pruning (sweep=random).
 
-Both search the same space (conf/sweep/_everyday.yaml) on digits with the same budget of
-trials, through the real CLI, for each seed. For every pair the measure is the number of
-training epochs spent until a trial first reaches the random baseline's best validation
-accuracy (epochs of pruned trials count; the reaching trial counts up to the epoch where it
-got there). Prints that ratio per seed and its mean: below 1 means the guided search gets
-there with less training. Target: <= 0.5.
+Both search the same space (conf/sweep/_everyday.yaml) on digits through the real CLI, for
+each seed, with the same budget of training epochs: the random search runs --trials full
+trials; the pruned search is resumed with more trials (the same command with a larger
+n_trials) until it has spent as many epochs. For every pair the measure is the number of
+epochs spent until a trial first reaches the random baseline's best validation accuracy
+(pruned trials' epochs count; the reaching trial counts up to the epoch where it got there).
+Prints that ratio per seed and its mean: below 1 means the guided search gets there with
+less training. Target: <= 0.5.
 
     python benchmarks/sweep_efficiency.py                      # 3 seeds, 12 trials, ResNet-20
     python benchmarks/sweep_efficiency.py --seeds 1 --trials 6 --model resnet18
@@ -26,7 +28,9 @@ import optuna
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_sweep(kind: str, seed: int, args: argparse.Namespace, log_dir: Path) -> optuna.Study:
+def run_sweep(
+    kind: str, seed: int, args: argparse.Namespace, log_dir: Path, n_trials: int
+) -> optuna.Study:
     name = f"{kind}-{seed}"
     cmd = [
         sys.executable,
@@ -36,7 +40,7 @@ def run_sweep(kind: str, seed: int, args: argparse.Namespace, log_dir: Path) -> 
         f"seed={seed}",
         f"model={args.model}",
         f"trainer.max_epochs={args.epochs}",
-        f"hydra.sweeper.n_trials={args.trials}",
+        f"hydra.sweeper.n_trials={n_trials}",
         f"hydra.sweeper.study_name={name}",
         f"paths.log_dir={log_dir}",
         "trainer.enable_progress_bar=false",
@@ -47,8 +51,24 @@ def run_sweep(kind: str, seed: int, args: argparse.Namespace, log_dir: Path) -> 
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     if proc.returncode != 0:
         sys.exit(f"{kind} seed {seed} failed:\n{proc.stderr[-3000:]}")
-    print(f"  {kind:8s} seed {seed}: {time.perf_counter() - start:6.1f} s", flush=True)
-    return optuna.load_study(study_name=name, storage=f"sqlite:///{log_dir}/optuna/{name}.db")
+    study = optuna.load_study(study_name=name, storage=f"sqlite:///{log_dir}/optuna/{name}.db")
+    print(
+        f"  {kind:8s} seed {seed}: {len(study.trials)} trials, {total_epochs(study)} epochs, "
+        f"{time.perf_counter() - start:6.1f} s",
+        flush=True,
+    )
+    return study
+
+
+def equal_budget(seed: int, args: argparse.Namespace, log_dir: Path, budget: int) -> optuna.Study:
+    """sweep=default, resumed with more trials until it has trained `budget` epochs."""
+    n_trials = args.trials
+    study = run_sweep("default", seed, args, log_dir, n_trials)
+    while (spent := total_epochs(study)) < budget:
+        per_trial = max(spent / len(study.trials), 1.0)
+        n_trials += max(1, round((budget - spent) / per_trial))
+        study = run_sweep("default", seed, args, log_dir, n_trials)
+    return study
 
 
 def epochs_to_reach(study: optuna.Study, target: float) -> tuple[int, bool]:
@@ -82,8 +102,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for seed in range(args.seeds):
             log_dir = Path(tmp) / f"seed{seed}"
-            base = run_sweep("random", seed, args, log_dir)
-            tuned = run_sweep("default", seed, args, log_dir)
+            base = run_sweep("random", seed, args, log_dir, args.trials)
+            tuned = equal_budget(seed, args, log_dir, total_epochs(base))
             target = base.best_value
             base_epochs, _ = epochs_to_reach(base, target)
             tuned_epochs, reached = epochs_to_reach(tuned, target)

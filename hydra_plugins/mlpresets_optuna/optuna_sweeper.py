@@ -50,7 +50,7 @@ class OptunaSweeper(Sweeper):
                 log.info("no search space given: running sweep=%s", DEFAULT_SWEEP)
                 extra = [f"sweep={DEFAULT_SWEEP}"]
                 config = self.hydra_context.config_loader.load_sweep_config(config, extra)
-                settings = DictConfig(OmegaConf.to_container(config.hydra.sweeper))
+                settings = DictConfig(OmegaConf.to_container(config.hydra.sweeper, resolve=True))
                 label = DEFAULT_SWEEP
             label = f"{label}-{choices.get('data', 'data')}"
             launcher = Plugins.instance().instantiate_launcher(

@@ -11,7 +11,9 @@ import hashlib
 import json
 import logging
 import math
+import random
 import threading
+import time
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Sequence
@@ -21,12 +23,14 @@ from typing import Any
 import optuna
 from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
+from sqlalchemy.exc import IntegrityError
 
 from mlpresets.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+CREATE_ATTEMPTS = 5
 
 
 def default_study_name(label: str, key: Any) -> str:
@@ -57,31 +61,42 @@ def open_storage(
     """An RDBStorage with heartbeats whose stale trials are failed and retried `retries` times.
 
     Any failure to reach the database becomes one line naming `hydra.sweeper.storage`."""
-    callback = None
-    if heartbeat_interval and retries > 0:
-        retry_cls = getattr(
-            optuna.storages,
-            "RetryHeartbeatStaleTrialCallback",
-            optuna.storages.RetryFailedTrialCallback,
-        )
-        callback = retry_cls(max_retry=retries)
-    engine_kwargs: dict[str, Any] = {}
-    if url.startswith("sqlite"):
-        engine_kwargs["connect_args"] = {"timeout": 60}  # parallel trials write intermediate values
-    else:
-        engine_kwargs["pool_pre_ping"] = True
-    try:
-        return RDBStorage(
-            url,
-            engine_kwargs=engine_kwargs,
-            heartbeat_interval=heartbeat_interval or None,
-            grace_period=grace_period,
-            heartbeat_stale_trial_callback=callback,
-        )
-    except Exception as err:
-        raise ConfigError(
-            f"hydra.sweeper.storage: cannot open '{hide_password(url)}': {_reason(err)}"
-        ) from None
+    with warnings.catch_warnings():
+        # heartbeats and their retry callback are "experimental" in Optuna since 2.8
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        callback = None
+        if heartbeat_interval and retries > 0:
+            retry_cls = getattr(
+                optuna.storages,
+                "RetryHeartbeatStaleTrialCallback",
+                optuna.storages.RetryFailedTrialCallback,
+            )
+            callback = retry_cls(max_retry=retries)
+        engine_kwargs: dict[str, Any] = {}
+        if url.startswith("sqlite"):
+            engine_kwargs["connect_args"] = {"timeout": 60}  # parallel trials write values
+        else:
+            engine_kwargs["pool_pre_ping"] = True
+        for attempt in range(CREATE_ATTEMPTS):
+            try:
+                return RDBStorage(
+                    url,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval or None,
+                    grace_period=grace_period,
+                    heartbeat_stale_trial_callback=callback,
+                )
+            except IntegrityError:
+                # Workers starting together on an empty database race to create Optuna's
+                # tables; PostgreSQL lets one win and the others see a duplicate type.
+                if attempt == CREATE_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.5 + random.random())
+            except Exception as err:
+                raise ConfigError(
+                    f"hydra.sweeper.storage: cannot open '{hide_password(url)}': {_reason(err)}"
+                ) from None
+    raise AssertionError("unreachable")
 
 
 def _reason(err: BaseException) -> str:

@@ -180,12 +180,12 @@ class OptunaSweep:
             batch = min(self.s.n_jobs, max(self.n_trials - len(trials), 0) + waiting)
             if batch <= 0:
                 running = {t.number for t in trials if t.state == TrialState.RUNNING}
-                if not running:
-                    return None
+                if not running or heartbeat.interval is None:
+                    return None  # without heartbeats a dead worker's trial never goes stale
                 if running - waited_for:
                     log.info("waiting for trials %s running elsewhere", sorted(running))
                     waited_for |= running
-                time.sleep(heartbeat.interval or 5)
+                time.sleep(heartbeat.interval)
                 continue
             asked = [study.ask() for _ in range(batch)]
             overrides = [self._overrides(trial) for trial in asked]
