@@ -21,7 +21,7 @@ import hydra
 from omegaconf import DictConfig
 
 from mlpresets import resolvers
-from mlpresets.cli import resume_argv
+from mlpresets.cli import in_multirun, resume_argv
 from mlpresets.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -38,17 +38,10 @@ def main(cfg: DictConfig) -> float | list[float] | None:
         if user_error is None:
             raise
         log.error(str(user_error))
-        if _in_sweep():
+        if in_multirun():
             raise user_error from None  # the sweeper records it and goes on
         print(f"error: {user_error}", file=sys.stderr)
         raise SystemExit(1) from None
-
-
-def _in_sweep() -> bool:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def _cause(err: BaseException | None) -> ConfigError | None:

@@ -14,6 +14,14 @@ import yaml
 from mlpresets.errors import ConfigError
 
 
+def in_multirun() -> bool:
+    """Whether this is one job of a Hydra sweep (`-m`), not a single run."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
 def _value(arg: str, key: str) -> str | None:
     for prefix in (f"{key}=", f"+{key}=", f"++{key}="):
         if arg.startswith(prefix):

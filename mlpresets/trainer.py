@@ -99,10 +99,11 @@ def relaunch_as_this_job() -> Iterator[None]:
     destroyed and the launcher's environment (LOCAL_RANK, MASTER_PORT...) removed, or the next
     job would take LOCAL_RANK as "launched externally" and reuse a dead group."""
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
     from omegaconf import open_dict, read_write
 
-    if not HydraConfig.initialized() or HydraConfig.get().mode != RunMode.MULTIRUN:
+    from mlpresets.cli import in_multirun
+
+    if not in_multirun():
         yield
         return
     hydra_cfg = cast(DictConfig, HydraConfig.get())  # a DictConfig typed as its dataclass
