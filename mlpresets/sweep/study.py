@@ -190,7 +190,7 @@ def trial_line(trial: FrozenTrial) -> str:
         value = f"{trial.intermediate_values[step]:.6g} at epoch {step}"
     else:
         value = "-"
-    params = " ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    params = _params(trial)
     secs = duration_s(trial)
     line = f"trial {trial.number} {trial.state.name} value={value}"
     line += f" in {secs:.1f}s" if secs is not None else ""
@@ -199,8 +199,10 @@ def trial_line(trial: FrozenTrial) -> str:
     return line + (f" | {reason}" if reason else "")
 
 
-def _short(v: Any) -> str:
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+def _params(trial: FrozenTrial) -> str:
+    return " ".join(
+        f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in trial.params.items()
+    )
 
 
 def table(trials: Sequence[FrozenTrial]) -> str:
@@ -209,7 +211,7 @@ def table(trials: Sequence[FrozenTrial]) -> str:
     for t in trials:
         value = ", ".join(f"{v:.6g}" for v in t.values) if t.values else "-"
         secs = duration_s(t)
-        params = " ".join(f"{k}={_short(v)}" for k, v in t.params.items())
+        params = _params(t)
         rows.append(
             (str(t.number), t.state.name, value, "-" if secs is None else f"{secs:.1f}", params)
         )
