@@ -146,6 +146,27 @@ def _hparams_search(tmp: Path, name: str, body: str) -> list[str]:
             ["hydra.sweeper.max_failure_rate=1.5"],
             "error: hydra.sweeper.max_failure_rate=1.5: not within [0, 1]",
         ),
+        (
+            ["hydra.sweeper.direction=up"],
+            "error: hydra.sweeper.direction: 'up' is not minimize or maximize",
+        ),
+        (
+            ["hydra/sweeper/sampler=grid"],
+            "error: hydra.sweeper.params.optimizer.lr: the grid sampler needs choice(...) or range(...), "
+            "not a continuous FloatDistribution",
+        ),
+        (
+            ["hydra.sweeper.custom_search_space=no_such_module.space"],
+            "error: hydra.sweeper.custom_search_space=no_such_module.space: cannot import it "
+            "(ModuleNotFoundError: No module named 'no_such_module')",
+        ),
+        (
+            [
+                "hydra.sweeper.custom_search_space=mlpresets.sweep.spaces.scheduler",
+                "scheduler=step",
+            ],
+            "error: hydra.sweeper.params: ['scheduler'] are both fixed and searched",
+        ),
     ],
 )
 def test_bad_sweeper_settings_fail_in_one_line(
@@ -155,6 +176,28 @@ def test_bad_sweeper_settings_fail_in_one_line(
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == message
     assert "Traceback" not in proc.stderr
+
+
+def test_a_study_stored_with_other_directions_is_refused(tmp_path: Path) -> None:
+    from mlpresets.sweep.study import default_storage
+
+    storage = default_storage(tmp_path / "outputs", "old")
+    optuna.create_study(study_name="old", storage=storage, direction="minimize")
+    proc = sweep(tmp_path, LR, "hydra.sweeper.study_name=old")  # maximize (monitor_mode max)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "error: hydra.sweeper.study_name=old: the stored study's directions are ['minimize'], "
+        "this sweep's ['maximize'] (pick another study_name)"
+    ), proc.stderr[-2000:]
+    assert optuna.load_study(study_name="old", storage=storage).trials == []  # nothing ran
+
+
+def test_search_space_entries_of_an_unknown_type_are_refused() -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^hydra\.sweeper\.search_space\.x\.type: 'bool' is not int, float or categorical$",
+    ):
+        from_search_space({"x": {"type": "bool"}})
 
 
 def test_a_malformed_params_file_fails_in_one_line(tmp_path: Path) -> None:

@@ -91,9 +91,11 @@ class OptunaSweep:
         if settings.custom_search_space:
             try:
                 self.custom = get_method(settings.custom_search_space)
-            except Exception as err:
+            except Exception as err:  # Hydra's message spans three lines: keep the cause
+                cause = err.__cause__ or err
                 raise ConfigError(
-                    f"hydra.sweeper.custom_search_space={settings.custom_search_space}: {err}"
+                    f"hydra.sweeper.custom_search_space={settings.custom_search_space}: "
+                    f"cannot import it ({type(cause).__name__}: {cause})"
                 ) from None
         self.directions = directions(settings.direction, config.get("monitor_mode"))
         self.sampler = self._sampler()
@@ -140,8 +142,14 @@ class OptunaSweep:
                 directions=self.directions,  # type: ignore[arg-type]
                 load_if_exists=True,
             )
-        except ValueError as err:  # e.g. the stored study has other directions
+        except ValueError as err:
             raise ConfigError(f"hydra.sweeper.study_name={self.study_name}: {err}") from None
+        stored = [d.name.lower() for d in study.directions]
+        if stored != self.directions:  # load_if_exists keeps the stored ones without a word
+            raise ConfigError(
+                f"hydra.sweeper.study_name={self.study_name}: the stored study's directions are "
+                f"{stored}, this sweep's {self.directions} (pick another study_name)"
+            )
         done_before = len([t for t in st.counted(study) if t.state in st.FINISHED])
         log.info(
             "study %s in %s: %d/%d trials done, directions %s, sampler %s, pruner %s",
