@@ -6,13 +6,14 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run test test-fast lint format tensorboard dashboard bench clean
+.PHONY: install run test test-fast lint format tensorboard dashboard bench bench-native native-asan clean
 
 install: $(STAMP)
 
 # torch/torchvision first, pinned to the wheels on local disk, so that resolving the
 # project's ranges afterwards never downloads a second torch or CUDA wheels.
-$(STAMP): pyproject.toml
+# pip builds native/ (setup.py) with the rest, so a change to the C++ reinstalls too.
+$(STAMP): pyproject.toml setup.py $(wildcard native/src/*)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
@@ -50,5 +51,24 @@ bench: install
 	$(PY) benchmarks/startup.py
 	$(PY) benchmarks/overhead.py
 
+# native/ built with AddressSanitizer into build/asan (beside a copy of the Python package, so
+# the normal build stays in place), then its tests against that build.
+NATIVE_TESTS := tests/test_native.py tests/test_native_properties.py tests/test_decode.py
+native-asan: install
+	rm -rf build/asan && mkdir -p build/asan
+	cp -r mlpresets build/asan/
+	find build/asan -name '_native*.so' -delete
+	MLPRESETS_NATIVE_SANITIZE=address $(PY) setup.py -q build_ext \
+	  --build-temp build/asan/tmp --build-lib build/asan
+	# libstdc++ preloaded beside the runtime: ASan's __cxa_throw interceptor needs it resolved
+	# before any extension throws (triton's, under torchvision, does at import).
+	ASAN_OPTIONS=detect_leaks=0 \
+	  LD_PRELOAD="$$($(CXX) -print-file-name=libasan.so) $$($(CXX) -print-file-name=libstdc++.so)" \
+	  PYTHONPATH=build/asan $(VENV)/bin/pytest -p no:cacheprovider -q $(NATIVE_TESTS) \
+	  --native-build build/asan
+
+bench-native: install
+	$(PY) benchmarks/nms.py
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build .pytest_cache .mypy_cache .ruff_cache mlpresets/native/_native*.so

@@ -30,6 +30,15 @@ FEW = ["debug=limit", "trainer.limit_train_batches=3"]
 resolvers.register()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--native-build",
+        default=None,
+        help="the folder holding the mlpresets package whose native extension is under test "
+        "(make native-asan passes its AddressSanitizer build)",
+    )
+
+
 def make_cfg(out: Path, *overrides: str) -> DictConfig:
     """The real composed config, writing under `out`."""
     with initialize_config_dir(str(CONF), version_base="1.3"):
