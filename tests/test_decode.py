@@ -127,5 +127,5 @@ def test_bad_maps_are_refused() -> None:
         ValueError, match=r"^geo_map must be finite, got \[0\.0, 0\.0, 0\.0, 0\.0, nan\] at row 19$"
     ):
         decode_text_boxes(np.zeros((8, 8)), geo)
-    with pytest.raises(ValueError, match=r"^stride must be a positive integer, got 0$"):
+    with pytest.raises(ValueError, match=r"^stride must be an integer from 1 to 2\*\*20, got 0$"):
         decode_text_boxes(np.zeros((8, 8)), np.zeros((5, 8, 8)), stride=0)

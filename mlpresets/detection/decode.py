@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from typing import Any, Literal
 
 import numpy as np
@@ -51,11 +52,23 @@ def decode_text_boxes(
     native._check_finite(score, "score_map")
     native._check_finite(geo.reshape(5, -1).T, "geo_map")
     score_thresh = native._threshold(score_thresh, "score_thresh")
+    nms_thresh = native._threshold(nms_thresh, "nms_thresh")
     box_thresh = native._threshold(box_thresh, "box_thresh")
-    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-        raise ValueError(f"stride must be a positive integer, got {stride!r}")
-    rows, cols = np.nonzero(score > score_thresh)  # row-major: sorted by y, then x
-    origins = np.stack([cols, rows], axis=1).astype(np.float64) * stride  # (N, 2) x, y
+    if score_thresh < 0:  # the kept pixels' scores weight the merge: they must be > 0
+        raise ValueError(f"score_thresh must be >= 0, got {score_thresh}")
+    if (geo[:4] < 0).any():
+        channel, row, col = (int(i) for i in np.argwhere(geo[:4] < 0)[0])
+        raise ValueError(
+            f"geo_map distances (channels 0-3) must be >= 0, got {geo[channel, row, col]} "
+            f"at channel {channel}, row {row}, column {col}"
+        )
+    if not isinstance(stride, numbers.Integral) or isinstance(stride, bool) or stride < 1:
+        raise ValueError(f"stride must be an integer from 1 to 2**20, got {stride!r}")
+    if stride > 2**20:
+        raise ValueError(f"stride must be an integer from 1 to 2**20, got {stride!r}")
+    above = score.astype(np.float64, copy=False) > score_thresh  # compared in float64
+    rows, cols = np.nonzero(above)  # row-major: sorted by y, then x
+    origins = np.stack([cols, rows], axis=1).astype(np.float64) * int(stride)  # (N, 2) x, y
     geometry = geo[:, rows, cols].T  # (N, 5)
     scores = score[rows, cols]  # (N,)
     if backend == "native":

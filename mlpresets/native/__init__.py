@@ -24,7 +24,7 @@ except ImportError as e:  # pragma: no cover - only without a build
         f"mlpresets.native is not built ({e}): run `make install` (pip builds native/ with it)"
     ) from e
 
-QUAD_COORD_LIMIT = 1e150  # |coordinate| of a quad: products up to 1e300 stay finite
+QUAD_COORD_LIMIT = 1e300  # |coordinate| of a quad: differences between two stay finite
 
 __all__ = ["batched_nms", "locality_aware_nms", "nms", "polygon_iou", "restore_rbox"]
 
@@ -49,9 +49,12 @@ def _to_numpy(x: Any, name: str) -> np.ndarray:
 
 
 def _real(a: np.ndarray, name: str) -> np.ndarray:
-    """float32 and float64 stay as they are; other real dtypes become float64."""
+    """float32 and float64 stay as they are, float16 becomes float32 (as torch's half and
+    bfloat16 tensors do), other real dtypes float64."""
     if a.dtype in (np.float32, np.float64):
         return a
+    if a.dtype == np.float16:
+        return a.astype(np.float32)
     if a.dtype.kind in "iuf":
         return a.astype(np.float64)
     raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
@@ -90,7 +93,8 @@ def _threshold(x: Any, name: str) -> float:
     except OverflowError:  # an int or Fraction beyond float64
         value = math.inf
     if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {x}")
+        shown = repr(x) if len(repr(x)) <= 40 else repr(x)[:37] + "..."
+        raise ValueError(f"{name} must be finite, got {shown}")
     return value
 
 
@@ -118,7 +122,7 @@ def _quads(x: Any, name: str) -> np.ndarray:
 
 
 def _check_extent(a: np.ndarray, name: str) -> None:
-    """Quad coordinates small enough for their areas (products) to stay finite in float64."""
+    """Quad coordinates small enough that differences between two stay finite in float64."""
     if a.dtype == np.float32:  # at most 3.4e38
         return
     big = np.abs(a) > QUAD_COORD_LIMIT
@@ -126,8 +130,8 @@ def _check_extent(a: np.ndarray, name: str) -> None:
         row = int(np.argwhere(big)[0][0])
         where = "row" if a.ndim > 1 else "index"
         raise ValueError(
-            f"{name} coordinates must lie within +-{QUAD_COORD_LIMIT:g} (areas are computed in "
-            f"float64), got {a[row].tolist()} at {where} {row}"
+            f"{name} coordinates must lie within +-{QUAD_COORD_LIMIT:g} (differences between "
+            f"them must stay finite), got {a[row].tolist()} at {where} {row}"
         )
 
 
@@ -144,9 +148,13 @@ def _out(arrays: tuple[Any, ...], result: np.ndarray) -> Any:
     return result
 
 
-def _check_result(a: np.ndarray, what: str) -> None:
-    if not np.isfinite(a).all():
-        raise ValueError(f"{what}: the result overflows float64 (values too large)")
+def _cast_result(a: np.ndarray, dtype: Any, what: str) -> np.ndarray:
+    """`a` as `dtype`, refusing a result that is not finite there (values too large)."""
+    with np.errstate(over="ignore"):
+        out = a.astype(dtype, copy=False)
+    if not np.isfinite(out).all():
+        raise ValueError(f"{what}: the result overflows {np.dtype(dtype)} (values too large)")
+    return out
 
 
 def nms(boxes: Any, scores: Any, iou_threshold: float) -> Any:
@@ -176,7 +184,9 @@ def batched_nms(boxes: Any, scores: Any, classes: Any, iou_threshold: float) -> 
     the shifted coordinates, so an IoU within a rounding error of the threshold could decide
     differently there (ours runs each class on its own, exactly); above 1000 boxes it does the
     same as ours but sorts the result with an unstable sort, so equal scores may come in
-    another order there (ours: by index).
+    another order there (ours: by index). With a negative threshold torchvision's small-input
+    path also suppresses across classes (their shifted boxes have IoU 0 > threshold); ours
+    never does.
     """
     b = _coords(boxes, (None, 4), "boxes")
     s = _scores(scores, b.shape[0], "scores", "boxes")
@@ -212,7 +222,7 @@ def polygon_iou(a: Any, b: Any) -> Any:
         )
     qa2, qb2 = np.broadcast_arrays(qa2, qb2)
     iou = _native.polygon_iou(_contiguous(qa2, np.float64), _contiguous(qb2, np.float64))
-    _check_result(iou, "polygon_iou")
+    iou = _cast_result(iou, np.float64, "polygon_iou")
     if single:
         return float(iou[0])
     return _out((a, b), iou)
@@ -236,11 +246,9 @@ def locality_aware_nms(quads: Any, scores: Any, iou_threshold: float) -> tuple[A
     out_q, out_s = _native.locality_aware_nms(
         _contiguous(q, np.float64), _contiguous(s, np.float64), thr
     )
-    _check_result(out_q, "locality_aware_nms")
-    _check_result(out_s, "locality_aware_nms")
-    return _out((quads, scores), out_q.astype(q.dtype)), _out(
-        (quads, scores), out_s.astype(s.dtype)
-    )
+    out_q = _cast_result(out_q, q.dtype, "locality_aware_nms")
+    out_s = _cast_result(out_s, s.dtype, "locality_aware_nms")
+    return _out((quads, scores), out_q), _out((quads, scores), out_s)
 
 
 def restore_rbox(origins: Any, geometry: Any) -> Any:
@@ -264,6 +272,5 @@ def restore_rbox(origins: Any, geometry: Any) -> Any:
             f"geometry distances (columns 0-3) must be >= 0, got {g[row].tolist()} at row {row}"
         )
     quads = _native.restore_rbox(_contiguous(o, np.float64), _contiguous(g, np.float64))
-    _check_result(quads, "restore_rbox")
     dtype = np.float32 if o.dtype == g.dtype == np.float32 else np.float64
-    return _out((origins, geometry), quads.astype(dtype, copy=False))
+    return _out((origins, geometry), _cast_result(quads, dtype, "restore_rbox"))

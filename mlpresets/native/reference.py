@@ -6,6 +6,8 @@ arrays that ``mlpresets.native`` has already validated (no checks here).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 Point = tuple[float, float]
@@ -55,28 +57,64 @@ def _area(poly: list[Point]) -> float:
     )
 
 
+EPS = 1e-9  # relative: turns and gaps smaller than this count as none
+
+
+def _side(o: Point, a: Point, b: Point) -> int:
+    """+1 if b lies left of o -> a, -1 right, 0 within EPS (relative to the two lengths)."""
+    c = _cross(o, a, b)
+    tol = EPS * math.dist(o, a) * math.dist(o, b)
+    return 1 if c > tol else -1 if c < -tol else 0
+
+
 def _crosses(a: Point, b: Point, c: Point, d: Point) -> bool:
     """Segments ab and cd cross at a point interior to both."""
-    return _cross(a, b, c) * _cross(a, b, d) < 0 and _cross(c, d, a) * _cross(c, d, b) < 0
+    return _side(a, b, c) * _side(a, b, d) < 0 and _side(c, d, a) * _side(c, d, b) < 0
 
 
-def convex_pieces(quad: np.ndarray) -> tuple[float, list[list[Point]]]:
-    """The quad's area and convex counter-clockwise pieces whose union it is."""
-    p = [(float(quad[2 * k]), float(quad[2 * k + 1])) for k in range(4)]
-    if _crosses(p[0], p[1], p[2], p[3]):  # bow-tie: the simple quad through the same points
+def _unit_scale(size: float) -> float:
+    """The power of two that brings `size` into [1, 2): an exact rescaling."""
+    return math.ldexp(1.0, 1 - math.frexp(size)[1])
+
+
+def convex_pieces(quad: np.ndarray) -> list[list[Point]]:
+    """Convex counter-clockwise pieces whose union is the quad (none if it has no area).
+
+    Worked out with the quad moved to its first vertex and scaled to unit size (exactly, by a
+    power of two): bow-tie orders become the simple quad through the same points; vertices
+    within EPS of the previous one, or whose edges turn by less than EPS, are dropped; a
+    non-convex quad is split into two triangles at its reflex vertex.
+    """
+    xy = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    size = float((xy.max(axis=0) - xy.min(axis=0)).max())
+    if not (size > 0 and math.isfinite(size)):
+        return []
+    anchor, scale = xy[0].copy(), _unit_scale(size)
+    p = [((float(x) - anchor[0]) * scale, (float(y) - anchor[1]) * scale) for x, y in xy]
+    if _crosses(p[0], p[1], p[2], p[3]):
         p[1], p[2] = p[2], p[1]
     elif _crosses(p[1], p[2], p[3], p[0]):
         p[2], p[3] = p[3], p[2]
     if _area(p) < 0:
-        p.reverse()
-    area = _area(p)
-    if not area > 0:
-        return 0.0, []
-    reflex = [i for i in range(4) if _cross(p[i - 1], p[i], p[(i + 1) % 4]) < 0]
+        p = [p[0], p[3], p[2], p[1]]
+    changed = True
+    while changed and len(p) >= 3:
+        changed = False
+        for i in range(len(p)):
+            prev, cur, nxt = p[i - 1], p[i], p[(i + 1) % len(p)]
+            e1, e2 = math.dist(prev, cur), math.dist(cur, nxt)
+            if e1 <= EPS or abs(_cross(prev, cur, nxt)) <= EPS * e1 * e2:
+                del p[i]
+                changed = True
+                break
+    if len(p) < 3 or not _area(p) > 0:
+        return []
+    reflex = [i for i in range(len(p)) if _cross(p[i - 1], p[i], p[(i + 1) % len(p)]) < 0]
+    p = [(x / scale + anchor[0], y / scale + anchor[1]) for x, y in p]
     if not reflex:
-        return area, [p]
-    r = reflex[0]
-    return area, [[p[r], p[(r + 1) % 4], p[(r + 2) % 4]], [p[r], p[(r + 2) % 4], p[(r + 3) % 4]]]
+        return [p]
+    r = reflex[-1]
+    return [[p[r], p[(r + 1) % 4], p[(r + 2) % 4]], [p[r], p[(r + 2) % 4], p[(r + 3) % 4]]]
 
 
 def _clip(subject: list[Point], clipper: list[Point]) -> list[Point]:
@@ -98,8 +136,25 @@ def _clip(subject: list[Point], clipper: list[Point]) -> list[Point]:
 
 
 def quad_iou(a: np.ndarray, b: np.ndarray) -> float:
-    area_a, pieces_a = convex_pieces(a)
-    area_b, pieces_b = convex_pieces(b)
+    """IoU of two quads: their convex pieces clipped against each other, with both moved to
+    their common corner and scaled to unit size, so no area is lost to rounding or underflow."""
+    pieces_a, pieces_b = convex_pieces(a), convex_pieces(b)
+    xy_a = np.asarray(a, dtype=np.float64).reshape(4, 2)
+    xy_b = np.asarray(b, dtype=np.float64).reshape(4, 2)
+    if not pieces_a or not pieces_b:
+        return 0.0
+    if (xy_a.max(0) <= xy_b.min(0)).any() or (xy_b.max(0) <= xy_a.min(0)).any():
+        return 0.0  # bounding boxes apart
+    both = np.concatenate([xy_a, xy_b])
+    origin = both.min(axis=0)
+    scale = _unit_scale(float((both.max(axis=0) - origin).max()))
+
+    def local(piece: list[Point]) -> list[Point]:
+        return [((x - origin[0]) * scale, (y - origin[1]) * scale) for x, y in piece]
+
+    pieces_a, pieces_b = [local(p) for p in pieces_a], [local(p) for p in pieces_b]
+    area_a = sum(_area(p) for p in pieces_a)
+    area_b = sum(_area(p) for p in pieces_b)
     inter = 0.0
     for pa in pieces_a:
         for pb in pieces_b:
@@ -120,19 +175,18 @@ def locality_aware_nms(
     quads: np.ndarray, scores: np.ndarray, iou_threshold: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """EAST's two passes: merge consecutive rows by weighted mean, then polygon NMS by score."""
-    sums: list[np.ndarray] = []  # per merged quad: sum of score * coordinates
+    merged: list[np.ndarray] = []  # per merged quad: the score-weighted mean of its quads
     weights: list[float] = []  # per merged quad: sum of scores
     rows = zip(
         np.asarray(quads, dtype=np.float64), np.asarray(scores, dtype=np.float64), strict=True
     )
     for q, s in rows:
-        if sums and quad_iou(sums[-1] / weights[-1], q) > iou_threshold:
-            sums[-1] = sums[-1] + s * q
+        if merged and quad_iou(merged[-1], q) > iou_threshold:
             weights[-1] += s
+            merged[-1] = merged[-1] + (s / weights[-1]) * (q - merged[-1])  # running mean
         else:
-            sums.append(s * q)
+            merged.append(q)
             weights.append(float(s))
-    merged = [m / w for m, w in zip(sums, weights, strict=True)]
     order = np.argsort(-np.array(weights), kind="stable")
     keep: list[int] = []
     for i in order:

@@ -17,17 +17,16 @@
 namespace mlpresets {
 
 struct MergedQuad {
-    std::array<double, 8> weighted_sum{};  // sum of score * coordinates
-    double score = 0.0;                     // sum of scores
-    std::array<double, 8> coords{};         // weighted_sum / score
+    double score = 0.0;              // sum of the merged scores
+    std::array<double, 8> coords{};  // score-weighted mean of the merged quads
     Shape shape;
 
+    // A running weighted mean: no score * coordinate products, so no overflow for large
+    // scores and no underflow for tiny ones (a single quad comes back exactly).
     void add(const double* q, double s) {
         score += s;
-        for (int k = 0; k < 8; ++k) {
-            weighted_sum[k] += s * q[k];
-            coords[k] = weighted_sum[k] / score;
-        }
+        const double w = s / score;
+        for (int k = 0; k < 8; ++k) coords[k] += w * (q[k] - coords[k]);
         shape = make_shape(coords.data());
     }
 };

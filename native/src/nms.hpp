@@ -4,11 +4,15 @@
 #pragma once
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <numeric>
 #include <vector>
 
 namespace mlpresets {
+
+// Below this many boxes the plain pairwise loop is as fast as the x1 window.
+constexpr size_t kWindowMinBoxes = 32;
 
 // Indices of `scores` sorted by decreasing score, ties kept in index order (torch's stable sort).
 inline std::vector<int64_t> order_by_score(const double* scores, int64_t n) {
@@ -38,16 +42,47 @@ std::vector<int64_t> nms_ordered(const T* boxes, const std::vector<int64_t>& ord
     }
     std::vector<uint8_t> suppressed(n, 0);
     std::vector<int64_t> keep;
+    auto suppresses = [&](size_t i, size_t j) {  // torchvision's arithmetic, in T
+        const T w = std::max(static_cast<T>(0), std::min(x2[i], x2[j]) - std::max(x1[i], x1[j]));
+        const T h = std::max(static_cast<T>(0), std::min(y2[i], y2[j]) - std::max(y1[i], y1[j]));
+        const T inter = w * h;
+        const T iou = inter / (area[i] + area[j] - inter);  // NaN for two empty boxes: kept
+        return static_cast<double>(iou) > iou_threshold;
+    };
+    if (iou_threshold >= 0 && n >= kWindowMinBoxes) {
+        // Same decisions, fewer pairs: with a threshold >= 0 only boxes that overlap can
+        // suppress each other (no overlap: IoU 0, -0 or NaN, never > threshold), and box j can
+        // only overlap box i if x1[j] lies in (x1[i] - widest box, x2[i]). Visit just those,
+        // found by binary search among the boxes sorted by x1.
+        std::vector<size_t> by_x1(n);
+        std::iota(by_x1.begin(), by_x1.end(), size_t{0});
+        std::sort(by_x1.begin(), by_x1.end(), [&](size_t a, size_t b) { return x1[a] < x1[b]; });
+        std::vector<double> sorted_x1(n);
+        double widest = 0.0;
+        for (size_t k = 0; k < n; ++k) {
+            sorted_x1[k] = static_cast<double>(x1[by_x1[k]]);
+            widest = std::max(widest, static_cast<double>(x2[k]) - static_cast<double>(x1[k]));
+        }
+        for (size_t i = 0; i < n; ++i) {
+            if (suppressed[i]) continue;
+            keep.push_back(order[i]);
+            const double left = static_cast<double>(x1[i]), right = static_cast<double>(x2[i]);
+            // a margin far above rounding keeps the window a superset of the overlapping boxes
+            const double lo = left - widest - 1e-9 * (std::fabs(left) + widest);
+            auto first = std::lower_bound(sorted_x1.begin(), sorted_x1.end(), lo);
+            auto last = std::lower_bound(first, sorted_x1.end(), right);
+            for (auto it = first; it != last; ++it) {
+                const size_t j = by_x1[static_cast<size_t>(it - sorted_x1.begin())];
+                if (j > i && !suppressed[j] && suppresses(i, j)) suppressed[j] = 1;
+            }
+        }
+        return keep;
+    }
     for (size_t i = 0; i < n; ++i) {
         if (suppressed[i]) continue;
         keep.push_back(order[i]);
         for (size_t j = i + 1; j < n; ++j) {
-            if (suppressed[j]) continue;
-            const T w = std::max(static_cast<T>(0), std::min(x2[i], x2[j]) - std::max(x1[i], x1[j]));
-            const T h = std::max(static_cast<T>(0), std::min(y2[i], y2[j]) - std::max(y1[i], y1[j]));
-            const T inter = w * h;
-            const T iou = inter / (area[i] + area[j] - inter);  // NaN for two empty boxes: kept
-            if (static_cast<double>(iou) > iou_threshold) suppressed[j] = 1;
+            if (!suppressed[j] && suppresses(i, j)) suppressed[j] = 1;
         }
     }
     return keep;

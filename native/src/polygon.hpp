@@ -6,7 +6,9 @@
 //    the diagonal from the reflex vertex, and the pieces' intersections summed;
 //  - self-intersecting ("bow-tie") vertex orders are read as the simple quad through the same
 //    four points (the two vertices of a crossing edge pair swapped);
-//  - degenerate quads (zero area: repeated or collinear points) have IoU 0 with everything.
+//  - degenerate quads (zero area: repeated or collinear points) have IoU 0 with everything;
+//  - vertices closer than 1e-9 of the quad's size to the previous one, or whose edges turn by
+//    less than 1e-9, are dropped first (a quad that is really a triangle is one).
 #pragma once
 
 #include <algorithm>
@@ -34,11 +36,24 @@ inline double signed_area(const Pt* p, int n) {
     return 0.5 * twice;
 }
 
+// Relative tolerance of the shape tests below: turns and gaps under it count as none.
+constexpr double kShapeEps = 1e-9;
+
+// Distance between two points of a shape scaled to unit size (no overflow: plain sqrt).
+inline double dist(const Pt& a, const Pt& b) {
+    return std::sqrt((a.x - b.x) * (a.x - b.x) + (a.y - b.y) * (a.y - b.y));
+}
+
+// Which side of o -> a the point b lies on: +1 left, -1 right, 0 within kShapeEps (relative).
+inline int side(const Pt& o, const Pt& a, const Pt& b) {
+    const double c = cross(o, a, b);
+    const double tol = kShapeEps * dist(o, a) * dist(o, b);
+    return c > tol ? 1 : (c < -tol ? -1 : 0);
+}
+
 // Segments ab and cd cross at a point interior to both (touching does not count).
 inline bool segments_cross(const Pt& a, const Pt& b, const Pt& c, const Pt& d) {
-    const double o1 = cross(a, b, c), o2 = cross(a, b, d);
-    const double o3 = cross(c, d, a), o4 = cross(c, d, b);
-    return ((o1 > 0 && o2 < 0) || (o1 < 0 && o2 > 0)) && ((o3 > 0 && o4 < 0) || (o3 < 0 && o4 > 0));
+    return side(a, b, c) * side(a, b, d) < 0 && side(c, d, a) * side(c, d, b) < 0;
 }
 
 // Area of the intersection of two convex counter-clockwise polygons (Sutherland-Hodgman).
@@ -69,70 +84,111 @@ inline double convex_intersection_area(const Pt* a, int na, const Pt* b, int nb)
     return n < 3 ? 0.0 : std::max(0.0, signed_area(buf_in.data(), n));
 }
 
-// A quad prepared for IoU: its convex pieces (the quad itself, or two triangles), its area and
-// its bounding box.
+// A quad prepared for IoU: its convex pieces (the quad, a triangle, or two triangles), its
+// bounding box, and an anchor point that the pieces are stored relative to.
+//
+// Robustness: vertices within 1e-9 of the quad's size of the previous one are dropped, and
+// so are vertices whose two edges turn by less than 1e-9 (collinear); what is left is a
+// triangle or a quad whose convexity test is not decided by rounding. IoU is computed in a
+// frame translated to a common anchor and scaled by a power of two (exact) to unit size, so
+// neither far-off nor tiny nor huge coordinates lose the area to rounding or underflow.
 struct Shape {
     std::array<std::array<Pt, 4>, 2> piece{};
     std::array<int, 2> piece_size{};
     int pieces = 0;
-    double area = 0.0;
     double x_min = 0.0, y_min = 0.0, x_max = 0.0, y_max = 0.0;
 };
 
 inline Shape make_shape(const double* q) {
-    std::array<Pt, 4> p{Pt{q[0], q[1]}, Pt{q[2], q[3]}, Pt{q[4], q[5]}, Pt{q[6], q[7]}};
     Shape s;
+    std::array<Pt, 4> p{Pt{q[0], q[1]}, Pt{q[2], q[3]}, Pt{q[4], q[5]}, Pt{q[6], q[7]}};
     s.x_min = std::min({p[0].x, p[1].x, p[2].x, p[3].x});
     s.x_max = std::max({p[0].x, p[1].x, p[2].x, p[3].x});
     s.y_min = std::min({p[0].y, p[1].y, p[2].y, p[3].y});
     s.y_max = std::max({p[0].y, p[1].y, p[2].y, p[3].y});
-    if (segments_cross(p[0], p[1], p[2], p[3])) {
+    const double size = std::max(s.x_max - s.x_min, s.y_max - s.y_min);
+    if (!(size > 0) || !std::isfinite(size)) return s;  // a point (or overflow): no pieces
+    // Work relative to the first vertex, scaled to unit size: exact, and it keeps the cross
+    // products below in a range where they neither underflow nor cancel.
+    const Pt anchor = p[0];
+    const double scale = std::ldexp(1.0, -std::ilogb(size));
+    for (Pt& v : p) v = {(v.x - anchor.x) * scale, (v.y - anchor.y) * scale};
+    if (segments_cross(p[0], p[1], p[2], p[3])) {  // bow-tie: the simple quad, same points
         std::swap(p[1], p[2]);
     } else if (segments_cross(p[1], p[2], p[3], p[0])) {
         std::swap(p[2], p[3]);
     }
-    double area = signed_area(p.data(), 4);
-    if (area < 0) {  // clockwise: reverse to counter-clockwise
-        std::swap(p[1], p[3]);
-        area = -area;
+    if (signed_area(p.data(), 4) < 0) std::swap(p[1], p[3]);  // counter-clockwise
+    // Drop repeated and collinear vertices (scaled size is in [1, 2)).
+    constexpr double eps = kShapeEps;
+    std::array<Pt, 4> v{};
+    int n = 4;
+    std::copy(p.begin(), p.end(), v.begin());
+    for (bool changed = true; changed && n >= 3;) {
+        changed = false;
+        for (int i = 0; i < n; ++i) {
+            const Pt& prev = v[(i + n - 1) % n];
+            const Pt& cur = v[i];
+            const Pt& next = v[(i + 1) % n];
+            const double e1 = dist(prev, cur), e2 = dist(cur, next);
+            if (e1 <= eps || std::fabs(cross(prev, cur, next)) <= eps * e1 * e2) {
+                std::copy(v.begin() + i + 1, v.begin() + n, v.begin() + i);
+                --n;
+                changed = true;
+                break;
+            }
+        }
     }
-    s.area = area;
-    if (!(area > 0)) return s;  // degenerate: no pieces, IoU 0
-    int reflex = -1;
-    for (int i = 0; i < 4; ++i) {
-        if (cross(p[(i + 3) % 4], p[i], p[(i + 1) % 4]) < 0) reflex = i;
+    if (n < 3 || !(signed_area(v.data(), n) > 0)) return s;  // degenerate: no pieces
+    int reflex = -1;  // a triangle of positive area has none; a simple quad at most one
+    for (int i = 0; n == 4 && i < 4; ++i) {
+        if (cross(v[(i + 3) % 4], v[i], v[(i + 1) % 4]) < 0) reflex = i;
     }
+    for (Pt& w : v) w = {w.x / scale + anchor.x, w.y / scale + anchor.y};  // back, for storage
     if (reflex < 0) {
-        s.piece[0] = p;
-        s.piece_size[0] = 4;
+        s.piece[0] = v;
+        s.piece_size[0] = n;
         s.pieces = 1;
-    } else {  // the diagonal from the reflex vertex lies inside: two triangles
+    } else {  // a quad with one reflex vertex: the diagonal from it lies inside
         const int r = reflex;
-        s.piece[0] = {p[r], p[(r + 1) % 4], p[(r + 2) % 4], Pt{}};
-        s.piece[1] = {p[r], p[(r + 2) % 4], p[(r + 3) % 4], Pt{}};
+        s.piece[0] = {v[r], v[(r + 1) % 4], v[(r + 2) % 4], Pt{}};
+        s.piece[1] = {v[r], v[(r + 2) % 4], v[(r + 3) % 4], Pt{}};
         s.piece_size = {3, 3};
         s.pieces = 2;
     }
     return s;
 }
 
+// IoU of two prepared quads; NaN when their extent overflows (the wrapper refuses that).
 inline double shape_iou(const Shape& a, const Shape& b) {
-    // Coordinates beyond ~1e150 overflow the area: NaN, which the Python wrapper refuses and
-    // which never passes an IoU threshold.
-    if (!std::isfinite(a.area) || !std::isfinite(b.area)) return std::nan("");
     if (a.pieces == 0 || b.pieces == 0) return 0.0;
     if (a.x_max <= b.x_min || b.x_max <= a.x_min || a.y_max <= b.y_min || b.y_max <= a.y_min) {
         return 0.0;
     }
-    double inter = 0.0;
+    const double x0 = std::min(a.x_min, b.x_min), y0 = std::min(a.y_min, b.y_min);
+    const double size = std::max(std::max(a.x_max, b.x_max) - x0, std::max(a.y_max, b.y_max) - y0);
+    if (!std::isfinite(size)) return std::nan("");
+    const double scale = std::ldexp(1.0, -std::ilogb(size));
+    auto local = [&](const Shape& sh, int k) {
+        std::array<Pt, 4> out{};
+        for (int i = 0; i < sh.piece_size[k]; ++i) {
+            out[i] = {(sh.piece[k][i].x - x0) * scale, (sh.piece[k][i].y - y0) * scale};
+        }
+        return out;
+    };
+    std::array<std::array<Pt, 4>, 2> pa{local(a, 0), a.pieces > 1 ? local(a, 1) : local(a, 0)};
+    std::array<std::array<Pt, 4>, 2> pb{local(b, 0), b.pieces > 1 ? local(b, 1) : local(b, 0)};
+    double area_a = 0.0, area_b = 0.0, inter = 0.0;
+    for (int i = 0; i < a.pieces; ++i) area_a += signed_area(pa[i].data(), a.piece_size[i]);
+    for (int j = 0; j < b.pieces; ++j) area_b += signed_area(pb[j].data(), b.piece_size[j]);
     for (int i = 0; i < a.pieces; ++i) {
         for (int j = 0; j < b.pieces; ++j) {
-            inter += convex_intersection_area(a.piece[i].data(), a.piece_size[i], b.piece[j].data(),
+            inter += convex_intersection_area(pa[i].data(), a.piece_size[i], pb[j].data(),
                                               b.piece_size[j]);
         }
     }
-    inter = std::min(inter, std::min(a.area, b.area));  // rounding never makes IoU exceed 1
-    const double uni = a.area + b.area - inter;
+    inter = std::min(inter, std::min(area_a, area_b));  // rounding never makes IoU exceed 1
+    const double uni = area_a + area_b - inter;
     return uni > 0 ? inter / uni : 0.0;
 }
 
