@@ -421,7 +421,7 @@ def test_non_finite_values_are_refused() -> None:
 
 def test_values_outside_the_domain_are_refused() -> None:
     with pytest.raises(
-        ValueError, match=r"^scores must be > 0 \(they weight the merge\), got 0\.0 at row 1$"
+        ValueError, match=r"^scores must be > 0 \(they weight the merge\), got 0\.0 at index 1$"
     ):
         native.locality_aware_nms(np.zeros((2, 8)), [1.0, 0.0], 0.5)
     with pytest.raises(

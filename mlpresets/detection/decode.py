@@ -9,6 +9,7 @@ import numpy as np
 
 from mlpresets import native
 from mlpresets.native import reference
+from mlpresets.native.arrays import check_finite, real, threshold, to_numpy
 
 
 def decode_text_boxes(
@@ -37,8 +38,8 @@ def decode_text_boxes(
        drop those whose mean is <= ``box_thresh`` (EAST's filter of merged false positives),
        and those of zero area.
     """
-    score = native._to_numpy(score_map, "score_map")
-    geo = native._to_numpy(geo_map, "geo_map")
+    score = to_numpy(score_map, "score_map")
+    geo = to_numpy(geo_map, "geo_map")
     if score.ndim == 3 and score.shape[0] == 1:
         score = score[0]
     if score.ndim != 2:
@@ -47,13 +48,13 @@ def decode_text_boxes(
         raise ValueError(
             f"geo_map must have shape (5, {score.shape[0]}, {score.shape[1]}), got {geo.shape}"
         )
-    score = native._real(score, "score_map")
-    geo = native._real(geo, "geo_map")
-    native._check_finite(score, "score_map")
-    native._check_finite(geo.reshape(5, -1).T, "geo_map")
-    score_thresh = native._threshold(score_thresh, "score_thresh")
-    nms_thresh = native._threshold(nms_thresh, "nms_thresh")
-    box_thresh = native._threshold(box_thresh, "box_thresh")
+    score = real(score, "score_map")
+    geo = real(geo, "geo_map")
+    check_finite(score, "score_map")
+    check_finite(geo.reshape(5, -1).T, "geo_map")
+    score_thresh = threshold(score_thresh, "score_thresh")
+    nms_thresh = threshold(nms_thresh, "nms_thresh")
+    box_thresh = threshold(box_thresh, "box_thresh")
     if score_thresh < 0:  # the kept pixels' scores weight the merge: they must be > 0
         raise ValueError(f"score_thresh must be >= 0, got {score_thresh}")
     if (geo[:4] < 0).any():

@@ -176,8 +176,9 @@ inline double shape_iou(const Shape& a, const Shape& b) {
         }
         return out;
     };
-    std::array<std::array<Pt, 4>, 2> pa{local(a, 0), a.pieces > 1 ? local(a, 1) : local(a, 0)};
-    std::array<std::array<Pt, 4>, 2> pb{local(b, 0), b.pieces > 1 ? local(b, 1) : local(b, 0)};
+    std::array<std::array<Pt, 4>, 2> pa{}, pb{};
+    for (int k = 0; k < a.pieces; ++k) pa[k] = local(a, k);
+    for (int k = 0; k < b.pieces; ++k) pb[k] = local(b, k);
     double area_a = 0.0, area_b = 0.0, inter = 0.0;
     for (int i = 0; i < a.pieces; ++i) area_a += signed_area(pa[i].data(), a.piece_size[i]);
     for (int j = 0; j < b.pieces; ++j) area_b += signed_area(pb[j].data(), b.piece_size[j]);
