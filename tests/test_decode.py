@@ -127,5 +127,10 @@ def test_bad_maps_are_refused() -> None:
         ValueError, match=r"^geo_map must be finite, got \[0\.0, 0\.0, 0\.0, 0\.0, nan\] at row 19$"
     ):
         decode_text_boxes(np.zeros((8, 8)), geo)
+    with pytest.raises(
+        ValueError,
+        match=r"^score_map must hold probabilities in \[0, 1\], got 1\.5 at row 2, column 3$",
+    ):
+        decode_text_boxes(np.pad([[1.5]], ((2, 5), (3, 4))), np.zeros((5, 8, 8)))
     with pytest.raises(ValueError, match=r"^stride must be an integer from 1 to 2\*\*20, got 0$"):
         decode_text_boxes(np.zeros((8, 8)), np.zeros((5, 8, 8)), stride=0)

@@ -24,9 +24,9 @@ def decode_text_boxes(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Text quads (K, 8) in input-image pixels and their scores (K,), best first.
 
-    score_map: (H, W) or (1, H, W) text probabilities, one map pixel per ``stride`` input
-    pixels. geo_map: (5, H, W), per pixel the distances to the top, right, bottom and left
-    sides of its box in input pixels, then the box angle (see ``native.restore_rbox``).
+    score_map: (H, W) or (1, H, W) text probabilities in [0, 1], one map pixel per ``stride``
+    input pixels. geo_map: (5, H, W), per pixel the distances to the top, right, bottom and
+    left sides of its box in input pixels, then the box angle (see ``native.restore_rbox``).
     Numpy arrays or CPU tensors, as the detector outputs them for one image.
 
     1. keep the pixels whose score is > ``score_thresh``, row by row (the order EAST feeds to
@@ -55,6 +55,13 @@ def decode_text_boxes(
     score_thresh = threshold(score_thresh, "score_thresh")
     nms_thresh = threshold(nms_thresh, "nms_thresh")
     box_thresh = threshold(box_thresh, "box_thresh")
+    outside = (score < 0) | (score > 1)
+    if outside.any():
+        row, col = (int(i) for i in np.argwhere(outside)[0])
+        raise ValueError(
+            f"score_map must hold probabilities in [0, 1], got {score[row, col]} "
+            f"at row {row}, column {col}"
+        )
     if score_thresh < 0:  # the kept pixels' scores weight the merge: they must be > 0
         raise ValueError(f"score_thresh must be >= 0, got {score_thresh}")
     if (geo[:4] < 0).any():
