@@ -246,54 +246,79 @@ def bench_nms(rng: np.random.Generator, n: int, repeat: int, budget: float) -> l
     return rows
 
 
+def timed(
+    op: str,
+    size: str,
+    fn: Callable[..., Any],
+    ref: Callable[..., Any],
+    arrays: tuple[np.ndarray, ...],
+    repeat: int,
+    budget: float,
+) -> Row:
+    """A row timing fn(*arrays) against ref(*arrays), both on the same leading rows."""
+    row = Row(op, size, 0.0)
+    row.native_ms = best_ms(lambda: fn(*arrays), repeat)
+    vs_reference(
+        row,
+        lambda m: ref(*(a[:m] for a in arrays)),
+        lambda m: fn(*(a[:m] for a in arrays)),
+        len(arrays[0]),
+        budget,
+    )
+    return row
+
+
 def bench_quads(rng: np.random.Generator, n: int, repeat: int, budget: float) -> list[Row]:
-    rows = []
     a, b = convex_quads(rng, n)
     iou = native.polygon_iou(a, b)
     assert np.allclose(iou, reference.polygon_iou(a, b), rtol=0, atol=1e-9), "polygon_iou"
-    row = Row("polygon_iou (convex pairs)", f"{n} ({np.mean(iou > 0):.0%} overlap)", 0.0)
-    row.native_ms = best_ms(lambda: native.polygon_iou(a, b), repeat)
-    vs_reference(
-        row,
-        lambda m: reference.polygon_iou(a[:m], b[:m]),
-        lambda m: native.polygon_iou(a[:m], b[:m]),
-        n,
-        budget,
-    )
-    rows.append(row)
+    size = f"{n} ({np.mean(iou > 0):.0%} overlap)"
+    rows = [
+        timed(
+            "polygon_iou (convex pairs)",
+            size,
+            native.polygon_iou,
+            reference.polygon_iou,
+            (a, b),
+            repeat,
+            budget,
+        )  # fmt: skip
+    ]
 
     origins = rng.uniform((0, 0), (IMAGE_W, IMAGE_H), (n, 2))
     geometry = np.concatenate([rng.uniform(0, 50, (n, 4)), rng.uniform(-0.8, 0.8, (n, 1))], 1)
     assert np.allclose(
         native.restore_rbox(origins, geometry), reference.restore_rbox(origins, geometry)
     )
-    row = Row("restore_rbox (float64)", str(n), 0.0)
-    row.native_ms = best_ms(lambda: native.restore_rbox(origins, geometry), repeat)
-    vs_reference(
-        row,
-        lambda m: reference.restore_rbox(origins[:m], geometry[:m]),
-        lambda m: native.restore_rbox(origins[:m], geometry[:m]),
-        n,
-        budget,
+    rows.append(
+        timed(
+            "restore_rbox (float64)",
+            str(n),
+            native.restore_rbox,
+            reference.restore_rbox,
+            (origins, geometry),
+            repeat,
+            budget,
+        )  # fmt: skip
     )
-    rows.append(row)
 
     quads, scores = clustered_quads(rng, n)
-    out_q, out_s = native.locality_aware_nms(quads, scores, QUAD_IOU)
+    _, out_s = native.locality_aware_nms(quads, scores, QUAD_IOU)
     m = min(n, 1000)
     check_q, check_s = native.locality_aware_nms(quads[:m], scores[:m], QUAD_IOU)
     ref_q, ref_s = reference.locality_aware_nms(quads[:m], scores[:m], QUAD_IOU)
     assert np.allclose(check_q, ref_q) and np.allclose(check_s, ref_s), "locality_aware_nms"
-    row = Row("locality_aware_nms (shuffled clusters)", f"{n} -> {len(out_s)}", 0.0)
-    row.native_ms = best_ms(lambda: native.locality_aware_nms(quads, scores, QUAD_IOU), repeat)
-    vs_reference(
-        row,
-        lambda m: reference.locality_aware_nms(quads[:m], scores[:m], QUAD_IOU),
-        lambda m: native.locality_aware_nms(quads[:m], scores[:m], QUAD_IOU),
-        n,
-        budget,
+    rows.append(
+        timed(
+            "locality_aware_nms (shuffled clusters)",
+            f"{n} -> {len(out_s)}",
+            lambda q, s: native.locality_aware_nms(q, s, QUAD_IOU),
+            lambda q, s: reference.locality_aware_nms(q, s, QUAD_IOU),
+            (quads, scores),
+            repeat,
+            budget,
+        )
     )
-    rows.append(row)
     return rows
 
 
