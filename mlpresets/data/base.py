@@ -26,9 +26,10 @@ class TransformedDataset(Dataset):
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, int | torch.Tensor]:
         image, label = self.base[i]
-        return self.transform(image), int(label)
+        # a class index, or a multi-hot tensor for multi-label sets (VOC)
+        return self.transform(image), label if isinstance(label, torch.Tensor) else int(label)
 
 
 class TensorImages(Dataset):

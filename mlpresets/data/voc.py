@@ -1,0 +1,119 @@
+"""Pascal VOC2012 as a multi-label classification set (the seed report's experiment).
+
+Reads the standard tree under ``root``::
+
+    VOCdevkit/VOC2012/JPEGImages/<id>.jpg
+    VOCdevkit/VOC2012/ImageSets/Main/<class>_<split>.txt   lines "<id> 1|-1|0"
+
+where 1 marks an image containing the class, -1 one without it and 0 one whose only
+instances of it are "difficult" (``difficult``: ``ignore`` counts those as absent,
+``positive`` as present). Labels are float (20,) multi-hot vectors.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, UnidentifiedImageError
+from torch.utils.data import Dataset
+
+from mlpresets.data.folder import load_rgb
+from mlpresets.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+VOC_CLASSES = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor",
+)  # fmt: skip
+DIFFICULT = {"ignore": 0.0, "positive": 1.0}  # the label a "0" (difficult only) line gets
+
+
+def voc_dir(root: str | Path) -> Path:
+    return Path(root) / "VOCdevkit" / "VOC2012"
+
+
+def read_labels(root: str | Path, split: str, difficult: str) -> dict[str, torch.Tensor]:
+    """{image id: (20,) float multi-hot} from ImageSets/Main/<class>_<split>.txt."""
+    if difficult not in DIFFICULT:
+        raise ConfigError(f"data.difficult={difficult!r}: must be one of {sorted(DIFFICULT)}")
+    main = voc_dir(root) / "ImageSets" / "Main"
+    labels: dict[str, torch.Tensor] = {}
+    for c, name in enumerate(VOC_CLASSES):
+        path = main / f"{name}_{split}.txt"
+        if not path.is_file():
+            raise ConfigError(f"data.root={root}: missing {path} (expected the VOC2012 tree)")
+        for number, line in enumerate(path.read_text().splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 2 or parts[1] not in ("1", "-1", "0"):
+                raise ConfigError(f"{path}:{number}: expected '<image id> 1|-1|0', got {line!r}")
+            image_id, flag = parts
+            vec = labels.setdefault(image_id, torch.zeros(len(VOC_CLASSES)))
+            vec[c] = 1.0 if flag == "1" else DIFFICULT[difficult] if flag == "0" else 0.0
+    return labels
+
+
+def readable(path: Path) -> bool:
+    """The file exists and PIL can read its whole image."""
+    try:
+        with Image.open(path) as image:
+            image.load()
+        return True
+    except (UnidentifiedImageError, OSError):
+        return False
+
+
+class VOCMultiLabel(Dataset):
+    """(PIL image, (20,) float labels) for one split, ids in sorted order.
+
+    on_corrupt: ``error`` raises naming the first unreadable or missing image; ``skip`` leaves
+    such images out (each is opened once here), counts them in ``skipped`` and still fails when
+    more than ``max_skipped`` are missing.
+    """
+
+    def __init__(
+        self,
+        root: str | Path,
+        split: str,
+        difficult: str = "ignore",
+        on_corrupt: str = "error",
+        max_skipped: int = 10,
+    ) -> None:
+        if on_corrupt not in ("error", "skip"):
+            raise ConfigError(f"data.on_corrupt={on_corrupt!r}: must be 'error' or 'skip'")
+        self.images = voc_dir(root) / "JPEGImages"
+        labels = read_labels(root, split, difficult)
+        self.ids = sorted(labels)
+        self.skipped: list[str] = []
+        if on_corrupt == "skip":
+            self.skipped = [i for i in self.ids if not readable(self.path(i))]
+            if len(self.skipped) > max_skipped:
+                raise ConfigError(
+                    f"data.max_skipped={max_skipped}: {len(self.skipped)} unreadable images in "
+                    f"{self.images} for split {split} (first: {self.path(self.skipped[0])})"
+                )
+            if self.skipped:
+                log.warning(
+                    "%s: skipped %d unreadable images: %s",
+                    split,
+                    len(self.skipped),
+                    ", ".join(self.skipped),
+                )
+            skip = set(self.skipped)
+            self.ids = [i for i in self.ids if i not in skip]
+        self.labels = torch.stack([labels[i] for i in self.ids]) if self.ids else torch.zeros(0, 20)
+
+    def path(self, image_id: str) -> Path:
+        return self.images / f"{image_id}.jpg"
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __getitem__(self, i: int) -> tuple[Any, torch.Tensor]:
+        return load_rgb(str(self.path(self.ids[i]))), self.labels[i]
