@@ -12,7 +12,7 @@ from PIL import Image
 from torchvision.transforms import v2
 
 from mlpresets.data.base import TransformedDataset
-from mlpresets.data.voc import VOC_CLASSES, VOCMultiLabel, voc_dir
+from mlpresets.data.voc import VOC_CLASSES, VOC2012DataModule, VOCMultiLabel, voc_dir
 from mlpresets.errors import ConfigError
 
 
@@ -109,3 +109,36 @@ def test_bad_trees_and_options_are_one_line_errors(tmp_path: Path) -> None:
         match=r"^data\.root=.*: missing .*cat_train\.txt \(expected the VOC2012 tree\)$",
     ):
         VOCMultiLabel(tmp_path, "train")
+
+
+def test_voc2012_datamodule_batches(tmp_path: Path) -> None:
+    flags = make_voc(tmp_path / "voc", n=12)
+    dm = VOC2012DataModule(
+        root=str(tmp_path / "voc"),
+        num_classes=20,
+        in_channels=3,
+        image_size=64,
+        resize_size=72,
+        batch_size=16,
+        mean=[0.485, 0.456, 0.406],
+        std=[0.229, 0.224, 0.225],
+        train_transforms=[v2.RandomResizedCrop(64, antialias=True), v2.RandomHorizontalFlip()],
+    )
+    dm.setup()
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape == (8, 3, 64, 64) and y.shape == (8, 20) and y.dtype == torch.float32
+    x, y = next(iter(dm.test_dataloader()))  # test reads val: VOC2012 test labels are private
+    assert x.shape == (4, 3, 64, 64)
+    expected = [(flags[i] == 1).astype(float).tolist() for i in sorted(flags)[8:]]
+    assert y.tolist() == expected
+    assert dm.skipped == {"train": 0, "val": 0, "test": 0}
+
+
+def test_data_voc2012_refuses_other_class_counts(tmp_path: Path) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"^data: VOC2012 is 3-channel with 20 classes \(in_channels=3, num_classes=10\)$",
+    ):
+        VOC2012DataModule(
+            root=str(tmp_path), num_classes=10, in_channels=3, image_size=64, batch_size=4
+        )

@@ -19,7 +19,9 @@ from typing import Any
 import torch
 from PIL import Image, UnidentifiedImageError
 from torch.utils.data import Dataset
+from torchvision.transforms import v2
 
+from mlpresets.data.base import ImageDataModule
 from mlpresets.data.folder import load_rgb
 from mlpresets.errors import ConfigError
 
@@ -117,3 +119,50 @@ class VOCMultiLabel(Dataset):
 
     def __getitem__(self, i: int) -> tuple[Any, torch.Tensor]:
         return load_rgb(str(self.path(self.ids[i]))), self.labels[i]
+
+
+class VOC2012DataModule(ImageDataModule):
+    """VOC2012 multi-label classification: 20 classes, (image, (20,) float) batches.
+
+    ``splits`` maps train/val/test to VOC's ImageSets split names; VOC2012's own test labels
+    are not public, so test reads ``val`` unless told otherwise.
+    """
+
+    def __init__(
+        self,
+        root: str,
+        splits: dict[str, str] | None = None,
+        difficult: str = "ignore",
+        on_corrupt: str = "error",
+        max_skipped: int = 10,
+        resize_size: int = 256,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        if self.num_classes != len(VOC_CLASSES) or self.in_channels != 3:
+            raise ConfigError(
+                f"data: VOC2012 is 3-channel with {len(VOC_CLASSES)} classes "
+                f"(in_channels={self.in_channels}, num_classes={self.num_classes})"
+            )
+        self.root = root
+        self.split_names = dict(splits or {"train": "train", "val": "val", "test": "val"})
+        self.options = {
+            "difficult": difficult,
+            "on_corrupt": on_corrupt,
+            "max_skipped": max_skipped,
+        }
+        self.resize_size = resize_size
+        self.skipped: dict[str, int] = {}  # unreadable images left out, per split
+
+    def load_splits(self) -> dict[str, Any]:
+        out = {}
+        for split, name in self.split_names.items():
+            out[split] = VOCMultiLabel(self.root, name, **self.options)  # type: ignore[arg-type]
+            self.skipped[split] = len(out[split].skipped)
+        return out
+
+    def eval_resize(self) -> list[Any]:
+        return [v2.Resize(self.resize_size, antialias=True), v2.CenterCrop(self.image_size)]
+
+    def train_prefix(self) -> list[Any]:
+        return []  # the configured augmentation (RandomResizedCrop) sets the size
