@@ -134,3 +134,16 @@ def test_bad_maps_are_refused() -> None:
         decode_text_boxes(np.pad([[1.5]], ((2, 5), (3, 4))), np.zeros((5, 8, 8)))
     with pytest.raises(ValueError, match=r"^stride must be an integer from 1 to 2\*\*20, got 0$"):
         decode_text_boxes(np.zeros((8, 8)), np.zeros((5, 8, 8)), stride=0)
+    with pytest.raises(ValueError, match=r"^score_thresh must be >= 0, got -0\.5$"):
+        decode_text_boxes(np.zeros((8, 8)), np.zeros((5, 8, 8)), score_thresh=-0.5)
+    with pytest.raises(ValueError, match=r"^nms_thresh must be finite, got nan$"):
+        decode_text_boxes(np.zeros((8, 8)), np.zeros((5, 8, 8)), nms_thresh=math.nan)
+    geo = np.zeros((5, 8, 8))
+    geo[1, 4, 6] = -2.0
+    with pytest.raises(
+        ValueError,
+        match=r"^geo_map distances \(channels 0-3\) must be >= 0, got -2\.0 at channel 1, row 4, column 6$",
+    ):
+        decode_text_boxes(np.zeros((8, 8)), geo)
+    with pytest.raises(ValueError, match=r"^backend must be 'native' or 'reference', got 'gpu'$"):
+        decode_text_boxes(np.zeros((8, 8)), np.zeros((5, 8, 8)), backend="gpu")  # type: ignore[arg-type]

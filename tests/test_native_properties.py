@@ -707,8 +707,9 @@ def test_torch_tensors_give_the_numpy_results_as_tensors(
 
 def test_non_cpu_and_odd_tensors_are_refused_with_type_error() -> None:
     meta = torch.zeros(2, 4, device="meta")
+    with pytest.raises(TypeError, match=r"^boxes must be a CPU tensor, got one on meta$"):
+        native.nms(meta, torch.ones(2), 0.5)
     for bad in (
-        meta,
         torch.zeros(2, 4, dtype=torch.bool),
         torch.zeros(2, 4, dtype=torch.complex64),
     ):

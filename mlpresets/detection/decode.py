@@ -70,9 +70,11 @@ def decode_text_boxes(
             f"geo_map distances (channels 0-3) must be >= 0, got {geo[channel, row, col]} "
             f"at channel {channel}, row {row}, column {col}"
         )
-    if not isinstance(stride, numbers.Integral) or isinstance(stride, bool) or stride < 1:
-        raise ValueError(f"stride must be an integer from 1 to 2**20, got {stride!r}")
-    if stride > 2**20:
+    if (
+        not isinstance(stride, numbers.Integral)
+        or isinstance(stride, bool)
+        or not 1 <= stride <= 2**20
+    ):
         raise ValueError(f"stride must be an integer from 1 to 2**20, got {stride!r}")
     above = score.astype(np.float64, copy=False) > score_thresh  # compared in float64
     rows, cols = np.nonzero(above)  # row-major: sorted by y, then x
