@@ -97,6 +97,12 @@ def _run(cfg: DictConfig) -> float | list[float] | None:
             if getattr(task, name, None) is not None:
                 metrics[f"test/{name.removeprefix('test_')}"] = getattr(task, name)
 
+    for callback in callbacks:
+        # a callback's own figures (diagnostics: parameter count, FLOPs per image)
+        report = getattr(callback, "report", None)
+        if callable(report):
+            metrics.update(report())
+
     log.info("rank %d metrics: %s", trainer.global_rank, json.dumps(_headline(metrics)))
     if trainer.is_global_zero:
         out.mkdir(parents=True, exist_ok=True)

@@ -171,6 +171,17 @@ class ImageDataModule(pl.LightningDataModule):
     def train_size(self) -> int:
         return len(self.splits["train"]) if self.splits else 0
 
+    @property
+    def class_names(self) -> list[str]:
+        """One display name per class (the class index unless the dataset has names)."""
+        return [str(c) for c in range(self.num_classes)]
+
+    def sample_ids(self, split: str) -> list[str]:
+        """A stable name per sample of `split`, in loader order (file ids, else the index)."""
+        base = self.splits[split].base
+        ids = getattr(base, "ids", None)
+        return [str(i) for i in ids] if ids is not None else [str(i) for i in range(len(base))]
+
 
 def _fmt(values: Sequence[float]) -> str:
     return "[" + ", ".join(f"{x:.4f}" for x in values) + "]"

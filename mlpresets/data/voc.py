@@ -161,6 +161,16 @@ class VOC2012DataModule(ImageDataModule):
             self.skipped[split] = len(out[split].skipped)
         return out
 
+    @property
+    def class_names(self) -> list[str]:
+        return list(VOC_CLASSES)
+
+    def label_frequencies(self) -> torch.Tensor:
+        """(20,) fraction of train images containing each class (for BCE's pos_weight)."""
+        self.setup("fit")
+        labels = self.splits["train"].base.labels  # (N, 20)
+        return labels.float().mean(dim=0)
+
     def eval_resize(self) -> list[Any]:
         return [v2.Resize(self.resize_size, antialias=True), v2.CenterCrop(self.image_size)]
 
