@@ -20,7 +20,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from mlpresets import resolvers
+from mlpresets import errors, resolvers
 from mlpresets.cli import in_multirun, resume_argv
 from mlpresets.errors import ConfigError
 
@@ -34,7 +34,7 @@ def main(cfg: DictConfig) -> float | list[float] | None:
     try:
         return run(cfg)
     except Exception as err:
-        user_error = _cause(err)
+        user_error = errors.user_error(err)
         if user_error is None:
             raise
         log.error(str(user_error))
@@ -42,13 +42,6 @@ def main(cfg: DictConfig) -> float | list[float] | None:
             raise user_error from None  # the sweeper records it and goes on
         print(f"error: {user_error}", file=sys.stderr)
         raise SystemExit(1) from None
-
-
-def _cause(err: BaseException | None) -> ConfigError | None:
-    """Our one-line error, also when Hydra's instantiate wrapped it."""
-    while err is not None and not isinstance(err, ConfigError):
-        err = err.__cause__ or err.__context__
-    return err
 
 
 if __name__ == "__main__":

@@ -26,6 +26,18 @@ def unique_dir(path: str) -> str:
             candidate = f"{path}_{n}"
 
 
+# The validation metric each classifier task is judged by (checkpoints, schedulers, sweeps).
+TASK_METRIC = {"multiclass": "val/acc", "multilabel": "val/mAP"}
+
+
+def task_metric(task: str) -> str:
+    """`${task_metric:${task.task}}`: val/acc or val/mAP (an unknown task is named later,
+    when the classifier is built)."""
+    return TASK_METRIC.get(task, "val/acc")
+
+
 def register() -> None:
     if not OmegaConf.has_resolver("unique_dir"):
         OmegaConf.register_new_resolver("unique_dir", unique_dir, use_cache=True)
+    if not OmegaConf.has_resolver("task_metric"):
+        OmegaConf.register_new_resolver("task_metric", task_metric)

@@ -96,7 +96,23 @@ def _run(cfg: DictConfig) -> float | list[float] | None:
         for name in ("test_per_class", "test_confusion"):
             if getattr(task, name, None) is not None:
                 metrics[f"test/{name.removeprefix('test_')}"] = getattr(task, name)
+        if getattr(task, "multilabel", False) and trainer.is_global_zero:
+            from mlpresets.tasks import multilabel
 
+            metrics.update(
+                multilabel.report(
+                    out,
+                    task.test_scores,  # type: ignore[arg-type]
+                    task.test_targets,  # type: ignore[arg-type]
+                    datamodule.class_names,  # type: ignore[attr-defined]
+                    datamodule.sample_ids("test"),  # type: ignore[attr-defined]
+                    loggers,
+                )
+            )
+
+    skipped = getattr(datamodule, "skipped", None)
+    if skipped:
+        metrics["data/skipped"] = dict(skipped)  # unreadable images left out, per split
     for callback in callbacks:
         # a callback's own figures (diagnostics: parameter count, FLOPs per image)
         report = getattr(callback, "report", None)
@@ -159,7 +175,10 @@ def _relative(path: str, root: Path) -> str:
 
 
 def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
-    keys = ("val/acc", "val/acc_best", "test/acc", "train_time_s", "epochs", "pruned_at_epoch")
+    keys = (
+        *("val/acc", "val/acc_best", "test/acc", "val/mAP", "val/mAP_best", "test/mAP"),
+        *("train_time_s", "epochs", "pruned_at_epoch"),
+    )
     return {k: metrics[k] for k in keys if k in metrics}
 
 

@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import torchvision
 
 from tests.conftest import CONF, FASHION, FEW, ROOT, cli, train, write_cifar, write_image_tree
+from tests.test_voc import make_voc
 
 
 def options(group: str) -> list[str]:
@@ -47,11 +49,15 @@ def datasets(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     write_cifar(root / "cifar100", "cifar100", n_train=200)
     write_image_tree(root / "folder", {"train": 4, "val": 2, "test": 2})
     write_image_tree(root / "imagenet", {"train": 4, "val": 2})
+    make_voc(root / "voc", n=12, positive=0.4)
+    torch.save(torchvision.models.resnet18().state_dict(), root / "resnet18.pth")
     return {
         "cifar10": root / "cifar10",
         "cifar100": root / "cifar100",
         "folder": root / "folder",
         "imagenet": root / "imagenet",
+        "voc": root / "voc",
+        "resnet18": root / "resnet18.pth",
     }
 
 
@@ -75,6 +81,13 @@ def data_overrides(name: str, datasets: dict[str, Path]) -> list[str]:
         "imagenet": [
             f"data.root={datasets['imagenet']}",
             "data.num_classes=3",
+            "data.image_size=32",
+            "data.resize_size=36",
+            "data.num_workers=0",
+            "data.batch_size=4",
+        ],
+        "voc2012": [
+            f"data.root={datasets['voc']}",
             "data.image_size=32",
             "data.resize_size=36",
             "data.num_workers=0",
@@ -116,7 +129,10 @@ def test_group_file_trains(
             "fashion_mnist_resnet18": "fashion_mnist",
             "cifar10_resnet56": "cifar10",
             "imagenet_resnet50": "imagenet",
+            "voc2012_resnet18": "voc2012",
         }.get(option)
+        if option == "voc2012_resnet18":
+            overrides += [f"model.pretrained={datasets['resnet18']}"]
     if data:
         overrides += data_overrides(data, datasets)
     if group == "data" and option in ("fashion_mnist", "cifar10", "cifar100", "fake"):
@@ -144,7 +160,7 @@ def test_group_file_trains(
         assert metrics["epochs"] == 1 and 0.0 <= metrics["test/acc"] <= 1.0
         return
     assert math.isfinite(metrics["train/loss_epoch"])
-    assert 0.0 <= metrics["test/acc"] <= 1.0
+    assert 0.0 <= metrics["test/mAP" if data == "voc2012" else "test/acc"] <= 1.0
     assert metrics["epochs"] == (30 if option == "overfit" else 1)  # debug settings beat presets
     ckpt = torch.load(run_dir / metrics["best_ckpt"], weights_only=True)
     assert ckpt["hyper_parameters"]["num_classes"] > 0

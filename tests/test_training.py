@@ -63,6 +63,7 @@ def test_default_run_learns_and_writes_everything(tmp_path: Path) -> None:
         "label_smoothing": 0.0,
         "head_lr_mult": 1.0,
         "channels_last": False,
+        "pos_weight": "none",
     }
 
 

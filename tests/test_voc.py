@@ -16,22 +16,50 @@ from mlpresets.data.voc import VOC_CLASSES, VOC2012DataModule, VOCMultiLabel, vo
 from mlpresets.errors import ConfigError
 
 
-def make_voc(root: Path, n: int = 12, seed: int = 0) -> dict[str, np.ndarray]:
-    """JPEGs and <class>_{train,val}.txt files; flags per image id: 1, -1 or 0 (difficult)."""
+def make_voc(
+    root: Path, n: int = 12, seed: int = 0, positive: float = 0.25, size: int = 32
+) -> dict[str, np.ndarray]:
+    """A VOC2012 tree: JPEGs, Annotations/<id>.xml, <class>_{train,val,trainval}.txt.
+
+    Flags per image id and class: 1 (present), -1 (absent) or 0 (present but difficult), 1
+    with probability `positive`. Present classes get a coloured box (their XML bndbox) so a
+    model has something to learn; two thirds of the ids are train, the rest val.
+    """
     rng = np.random.default_rng(seed)
     base = voc_dir(root)
-    (base / "JPEGImages").mkdir(parents=True)
-    (base / "ImageSets" / "Main").mkdir(parents=True)
+    for folder in ("JPEGImages", "Annotations", "ImageSets/Main"):
+        (base / folder).mkdir(parents=True)
     flags: dict[str, np.ndarray] = {}
     for k in range(n):
         image_id = f"2008_{k:06d}"
-        pixels = rng.integers(0, 256, (24 + k, 32, 3), dtype=np.uint8)
+        height, width = size - 8 + k % 9, size
+        pixels = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+        p_difficult = min(positive, 0.25) / 2
+        flags[image_id] = rng.choice(
+            [1, 0, -1], size=len(VOC_CLASSES), p=[positive, p_difficult, 1 - positive - p_difficult]
+        )
+        objects = []
+        for c in np.flatnonzero(flags[image_id] >= 0):
+            x0, y0 = int(rng.integers(0, width // 2)), int(rng.integers(0, height // 2))
+            x1, y1 = x0 + width // 3, y0 + height // 3
+            pixels[y0:y1, x0:x1] = [(37 * c) % 256, (91 * c) % 256, (151 * c) % 256]
+            objects.append(
+                f"<object><name>{VOC_CLASSES[c]}</name><pose>Unspecified</pose>"
+                f"<truncated>0</truncated><difficult>{int(flags[image_id][c] == 0)}</difficult>"
+                f"<bndbox><xmin>{x0 + 1}</xmin><ymin>{y0 + 1}</ymin><xmax>{x1}</xmax>"
+                f"<ymax>{y1}</ymax></bndbox></object>"
+            )
         Image.fromarray(pixels).save(base / "JPEGImages" / f"{image_id}.jpg", quality=90)
-        flags[image_id] = rng.choice([1, -1, -1, 0], size=len(VOC_CLASSES))
+        (base / "Annotations" / f"{image_id}.xml").write_text(
+            f"<annotation><folder>VOC2012</folder><filename>{image_id}.jpg</filename>"
+            f"<size><width>{width}</width><height>{height}</height><depth>3</depth></size>"
+            f"<segmented>0</segmented>{''.join(objects)}</annotation>\n"
+        )
     ids = sorted(flags)
-    for split, members in {"train": ids[: n * 2 // 3], "val": ids[n * 2 // 3 :]}.items():
+    members = {"train": ids[: n * 2 // 3], "val": ids[n * 2 // 3 :], "trainval": ids}
+    for split, chosen in members.items():
         for c, name in enumerate(VOC_CLASSES):
-            lines = [f"{i} {flags[i][c]:2d}" for i in members]
+            lines = [f"{i} {flags[i][c]:2d}" for i in chosen]
             (base / "ImageSets" / "Main" / f"{name}_{split}.txt").write_text(
                 "\n".join(lines) + "\n"
             )

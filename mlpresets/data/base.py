@@ -86,8 +86,12 @@ class ImageDataModule(pl.LightningDataModule):
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         train_transforms: Sequence[Callable[..., Any]] = (),
+        task: str = "multiclass",
     ) -> None:
         super().__init__()
+        if task not in ("multiclass", "multilabel"):
+            raise ConfigError(f"data.task={task}: must be 'multiclass' or 'multilabel'")
+        self.task = task  # what the labels are; the classifier's task.task follows it
         self.num_classes = num_classes
         self.in_channels = in_channels
         self.image_size = image_size

@@ -138,12 +138,14 @@ class VOC2012DataModule(ImageDataModule):
         resize_size: int = 256,
         **kwargs: Any,
     ) -> None:
-        super().__init__(**kwargs)
+        super().__init__(**{"task": "multilabel", **kwargs})
         if self.num_classes != len(VOC_CLASSES) or self.in_channels != 3:
             raise ConfigError(
                 f"data: VOC2012 is 3-channel with {len(VOC_CLASSES)} classes "
                 f"(in_channels={self.in_channels}, num_classes={self.num_classes})"
             )
+        if self.task != "multilabel":
+            raise ConfigError(f"data.task={self.task}: VOC2012 labels are multi-hot (multilabel)")
         self.root = root
         self.split_names = dict(splits or {"train": "train", "val": "val", "test": "val"})
         self.options = {
