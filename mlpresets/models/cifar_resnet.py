@@ -12,6 +12,7 @@ from torch import nn
 
 from mlpresets.errors import ConfigError
 from mlpresets.models.resnet import apply_freeze
+from mlpresets.models.ws import apply_conv
 
 
 class BasicBlock(nn.Module):
@@ -48,7 +49,7 @@ class BasicBlock(nn.Module):
 
 
 class CifarResNet(nn.Module):
-    """ResNet-(6n+2) for small images; `fc` is the head."""
+    """ResNet-(6n+2) for small images; `fc` is the head. conv=ws: weight-standardized convs."""
 
     def __init__(
         self,
@@ -56,6 +57,7 @@ class CifarResNet(nn.Module):
         num_classes: int,
         in_channels: int = 3,
         shortcut: str = "A",
+        conv: str = "plain",
         freeze: str = "none",
         head_lr_mult: float = 1.0,
     ) -> None:
@@ -78,6 +80,7 @@ class CifarResNet(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+        apply_conv(self, conv)
         apply_freeze(self, self.fc, freeze)
         self.head_lr_mult = head_lr_mult
 

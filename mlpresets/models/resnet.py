@@ -12,6 +12,7 @@ from torch import nn
 
 from mlpresets.checkpoint import safe_load, state_dict_from
 from mlpresets.errors import ConfigError
+from mlpresets.models.ws import apply_conv
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ def build_torchvision_resnet(
     zero_init_residual: bool = False,
     replace_stride_with_dilation: list[bool] | None = None,
     norm: str = "batch",
+    conv: str = "plain",
     pretrained: str | None = None,
     freeze: str = "none",
     head_lr_mult: float = 1.0,
@@ -56,6 +58,9 @@ def build_torchvision_resnet(
     """Build torchvision's `arch`, adapt its stem/input channels, load local weights, freeze.
 
     `head_lr_mult` is stored on the module for the task's optimizer groups; the head is `fc`.
+    conv=ws makes every conv weight-standardized before `pretrained` loads its raw weights
+    (a checkpoint of a conv=ws run, or plain weights to fine-tune: in train mode BN
+    renormalizes the rescaled channels; `mlpresets.models.ws.to_ws` converts exactly).
     """
     if arch not in ARCHS:
         raise ConfigError(f"model.arch={arch}: must be one of {', '.join(ARCHS)}")
@@ -81,6 +86,7 @@ def build_torchvision_resnet(
         net.maxpool = nn.Identity()
     elif in_channels != 3:
         net.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    apply_conv(net, conv)
     if pretrained:
         load_pretrained(net, pretrained)
     apply_freeze(net, net.get_submodule("fc"), freeze)
