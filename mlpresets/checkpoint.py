@@ -6,7 +6,10 @@ or call anything beyond tensors and primitives is refused, never retried unsafel
 
 from __future__ import annotations
 
+import io
+import os
 import pickle
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -61,8 +64,69 @@ def state_dict_from(obj: Any, key: str, path: str | Path) -> dict[str, torch.Ten
     return obj
 
 
+class CheckpointSaveError(ConfigError):
+    """A checkpoint could not be written; the file it would have replaced is untouched."""
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """torch.save `obj` to `path` so that `path` is always either the old or the new file.
+
+    The bytes go to a temporary file in the same directory (never the system temp dir: a
+    rename across filesystems is a copy), are flushed and fsynced, then renamed over `path`
+    (atomic on POSIX) and the directory is fsynced so the rename itself survives a crash. A
+    failure (disk full, quota, permissions) removes the temporary file, leaves `path` byte
+    for byte as it was and raises CheckpointSaveError naming it.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for stale in target.parent.glob(f".{target.name}.*.tmp"):
+        stale.unlink(missing_ok=True)  # left by a process killed mid-write
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)  # serialize first: a write error is then a plain OSError
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a checkpoint is a normal file
+        with os.fdopen(fd, "wb") as f:
+            f.write(buffer.getbuffer())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, target)
+    except OSError as err:
+        Path(tmp).unlink(missing_ok=True)
+        kept = "the previous file is unchanged" if target.exists() else "no previous file"
+        raise CheckpointSaveError(
+            f"{target}: checkpoint not saved ({err.strerror or err}); {kept}"
+        ) from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(target.parent)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 class SafeCheckpointIO(TorchCheckpointIO):
-    """Lightning's checkpoint IO, loading only through safe_load (resume, test-only)."""
+    """Lightning's checkpoint IO: atomic, fsynced saves; loads only through safe_load."""
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: Any, storage_options: Any | None = None
+    ) -> None:
+        if storage_options is not None or "://" in str(path):
+            super().save_checkpoint(checkpoint, path, storage_options)  # remote: fsspec's way
+            return
+        atomic_save(checkpoint, path)
 
     def load_checkpoint(
         self, path: Any, map_location: Any = None, weights_only: bool | None = None

@@ -1,0 +1,117 @@
+"""Faults injected for real: a full disk, interrupted writes, bad checkpoint files."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from mlpresets.checkpoint import CheckpointSaveError, atomic_save
+from tests.conftest import FEW, cli
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MiB tmpfs mounted for the test: a filesystem that really fills up."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    proc = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {proc.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def fill(folder: Path, leave: int) -> Path:
+    """Write a filler file until only about `leave` bytes are free on folder's filesystem."""
+    stat = os.statvfs(folder)
+    free = stat.f_bavail * stat.f_frsize
+    filler = folder / "filler.bin"
+    with filler.open("wb") as f:
+        f.write(b"\0" * max(0, free - leave))
+    return filler
+
+
+def test_atomic_save_replaces_the_file_whole(tmp_path: Path) -> None:
+    target = tmp_path / "ckpt" / "last.ckpt"
+    atomic_save({"w": torch.zeros(3)}, target)
+    atomic_save({"w": torch.ones(3)}, target)
+    assert torch.load(target, weights_only=True)["w"].tolist() == [1.0, 1.0, 1.0]
+    assert sorted(p.name for p in target.parent.iterdir()) == ["last.ckpt"]  # no temp left
+    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def test_a_save_into_a_full_disk_keeps_the_previous_file(small_fs: Path) -> None:
+    target = small_fs / "last.ckpt"
+    atomic_save({"w": torch.zeros(1000)}, target)
+    before = sha256(target)
+    fill(small_fs, leave=64 * 1024)
+    with pytest.raises(
+        CheckpointSaveError,
+        match=rf"^{target}: checkpoint not saved \(No space left on device\); the previous file is unchanged$",
+    ):
+        atomic_save({"w": torch.zeros(1_000_000)}, target)  # 4 MB into 64 KiB
+    assert sha256(target) == before
+    assert sorted(p.name for p in small_fs.iterdir()) == ["filler.bin", "last.ckpt"]
+
+
+def test_a_temp_file_left_by_a_killed_save_is_cleaned_up_and_never_read(tmp_path: Path) -> None:
+    target = tmp_path / "last.ckpt"
+    atomic_save({"step": 1}, target)
+    (tmp_path / ".last.ckpt.abc123.tmp").write_bytes(b"half a checkpoint")
+    atomic_save({"step": 2}, target)
+    assert torch.load(target, weights_only=True) == {"step": 2}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["last.ckpt"]
+
+
+def test_training_into_a_full_disk_stops_with_one_line_and_resumes_after(
+    small_fs: Path, tmp_path: Path
+) -> None:
+    """ResNet-20 (2.2 MB checkpoints) on digits; the disk fills up between two epochs."""
+    run_dir = small_fs / "run"
+    common = [
+        "model=resnet20",
+        "scheduler=step",  # per-epoch: extending max_epochs on resume keeps it valid
+        *FEW,
+        "trainer.enable_progress_bar=false",
+        "callbacks.model_checkpoint.save_top_k=0",  # only last.ckpt: the one to protect
+    ]
+    first = cli(*common, "trainer.max_epochs=1", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr[-2000:]
+    last = run_dir / "checkpoints" / "last.ckpt"
+    before = sha256(last)
+    filler = fill(small_fs, leave=256 * 1024)
+    full = cli(*common, "trainer.max_epochs=2", f"resume={run_dir}", cwd=tmp_path)
+    assert full.returncode == 1
+    assert full.stderr.strip().splitlines()[-1] == (
+        f"error: {last}: checkpoint not saved (No space left on device); "
+        "the previous file is unchanged"
+    )
+    assert sha256(last) == before
+    assert sorted(p.name for p in last.parent.iterdir()) == ["last.ckpt"]
+    assert torch.load(last, weights_only=True)["global_step"] == 3  # FEW: 3 batches an epoch
+    filler.unlink()
+    again = cli(*common, "trainer.max_epochs=2", f"resume={run_dir}", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert torch.load(last, weights_only=True)["global_step"] == 6
