@@ -5,6 +5,7 @@ Heavy imports live inside run() so that `run.py --help` and `--cfg job` never lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
@@ -30,6 +31,7 @@ def _run(cfg: DictConfig) -> float | list[float] | None:
     import pytorch_lightning as pl
     from hydra.utils import instantiate
 
+    from mlpresets.callbacks.preemption import GracefulStop, graceful_signals
     from mlpresets.optim import optimizer_spec, scheduler_spec
     from mlpresets.sweep.trial import pruning_callback
     from mlpresets.trainer import build_trainer
@@ -69,7 +71,9 @@ def _run(cfg: DictConfig) -> float | list[float] | None:
     metrics: dict[str, Any] = {}
     if cfg.train:
         start = time.perf_counter()
-        trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
+        stop = next((c for c in callbacks if isinstance(c, GracefulStop)), None)
+        with graceful_signals(stop.request) if stop else contextlib.nullcontext():
+            trainer.fit(task, datamodule=datamodule, ckpt_path=ckpt_path)
         elapsed = time.perf_counter() - start
         metrics.update(_scalars(trainer.callback_metrics))
         samples = getattr(task, "train_samples", 0) * trainer.world_size

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -115,3 +116,52 @@ def test_training_into_a_full_disk_stops_with_one_line_and_resumes_after(
     again = cli(*common, "trainer.max_epochs=2", f"resume={run_dir}", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     assert torch.load(last, weights_only=True)["global_step"] == 6
+
+
+def fault(step: int, sig: str, times: int = 1) -> list[str]:
+    return [
+        "+callbacks.fault._target_=tests.faults.SignalAt",
+        f"+callbacks.fault.step={step}",
+        f"+callbacks.fault.signal={sig}",
+        f"+callbacks.fault.times={times}",
+    ]
+
+
+# ResNet-20 on digits, 3 epochs of 20 steps: seconds per run.
+SHORT = [
+    "model=resnet20",
+    "scheduler=step",
+    "trainer.max_epochs=3",
+    "trainer.enable_progress_bar=false",
+]
+
+
+def test_sigterm_saves_last_ckpt_exits_143_and_resume_completes(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    proc = cli(*SHORT, *fault(25, "SIGTERM"), f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    # the signal lands after step 25; the step in flight finishes, then last.ckpt is written
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"SIGTERM: stopped after step 26; saved {run_dir / 'checkpoints' / 'last.ckpt'}. "
+        f"Continue with: python run.py resume={run_dir}"
+    )
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 26
+    assert not (run_dir / "metrics.json").exists()
+    again = cli(*SHORT, f"resume={run_dir}", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs"] == 3 and metrics["test/acc"] > 0.5
+
+
+def test_one_ctrl_c_saves_and_exits_130_two_stop_at_once(tmp_path: Path) -> None:
+    once = cli(*SHORT, *fault(5, "SIGINT"), f"hydra.run.dir={tmp_path / 'once'}", cwd=tmp_path)
+    assert once.returncode == 130, once.stderr[-2000:]
+    assert "SIGINT: stopped after step 6; saved" in once.stderr
+    assert (
+        torch.load(tmp_path / "once/checkpoints/last.ckpt", weights_only=True)["global_step"] == 6
+    )
+    twice = cli(*SHORT, *fault(5, "SIGINT", 2), f"hydra.run.dir={tmp_path / 'twice'}", cwd=tmp_path)
+    assert twice.returncode == 130, twice.stderr[-2000:]
+    assert "stopped after step" not in twice.stderr
+    assert not (tmp_path / "twice/checkpoints/last.ckpt").exists()  # the first epoch never ended
