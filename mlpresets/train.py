@@ -57,7 +57,11 @@ def _run(cfg: DictConfig) -> float | list[float] | None:
     pruning = pruning_callback(cfg)
     if pruning is not None:
         callbacks.append(pruning)
-    loggers = [instantiate(c) for c in (cfg.get("logger") or {}).values() if c is not None]
+    loggers = [
+        instantiate(c, **_resume_options(c, ckpt_path if cfg.get("resume") else None))
+        for c in (cfg.get("logger") or {}).values()
+        if c is not None
+    ]
     log.info("callbacks: %s", ", ".join(type(c).__name__ for c in callbacks) or "none")
     log.info("loggers: %s", ", ".join(type(c).__name__ for c in loggers) or "none")
     trainer = build_trainer(cfg.trainer, callbacks, loggers)
@@ -164,6 +168,17 @@ def _checkpoint_to_load(cfg: DictConfig) -> str | None:
             raise ConfigError(f"ckpt_path={cfg.ckpt_path}: file not found")
         return str(path)
     return None
+
+
+def _resume_options(logger_cfg: DictConfig, last_ckpt: str | None) -> dict[str, Any]:
+    """resume=: TensorBoard drops the events logged after the checkpoint (a killed run's
+    last steps), so the continued log has each step once."""
+    if last_ckpt is None or not str(logger_cfg.get("_target_", "")).endswith("TensorBoardLogger"):
+        return {}
+    from mlpresets.checkpoint import safe_load
+
+    step = safe_load(last_ckpt, "resume").get("global_step", 0)
+    return {"purge_step": int(step)}
 
 
 def _scalars(metrics: dict[str, Any]) -> dict[str, float]:

@@ -148,7 +148,7 @@ def test_sigterm_saves_last_ckpt_exits_143_and_resume_completes(tmp_path: Path) 
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 26
     assert not (run_dir / "metrics.json").exists()
-    again = cli(*SHORT, f"resume={run_dir}", cwd=tmp_path)
+    again = cli(*SHORT, "~callbacks.fault", f"resume={run_dir}", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["epochs"] == 3 and metrics["test/acc"] > 0.5
@@ -165,3 +165,25 @@ def test_one_ctrl_c_saves_and_exits_130_two_stop_at_once(tmp_path: Path) -> None
     assert twice.returncode == 130, twice.stderr[-2000:]
     assert "stopped after step" not in twice.stderr
     assert not (tmp_path / "twice/checkpoints/last.ckpt").exists()  # the first epoch never ended
+
+
+def final(run_dir: Path) -> dict[str, float]:
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    keys = ("val/acc", "val/loss", "test/acc", "test/loss", "train/loss_epoch")
+    return {k: metrics[k] for k in keys}
+
+
+def test_kill_9_mid_epoch_then_resume_ends_exactly_like_an_uninterrupted_run(
+    tmp_path: Path,
+) -> None:
+    every = ["callbacks.graceful_stop.save_every_n_steps=7"]
+    whole = cli(*SHORT, *every, f"hydra.run.dir={tmp_path / 'whole'}", cwd=tmp_path)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+    run_dir = tmp_path / "killed"
+    # 20 steps an epoch: last.ckpt at step 28 (mid epoch 2), killed after step 31
+    killed = cli(*SHORT, *every, *fault(31, "SIGKILL"), f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert killed.returncode == -9
+    assert torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["global_step"] == 28
+    resumed = cli(*SHORT, *every, "~callbacks.fault", f"resume={run_dir}", cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert final(run_dir) == final(tmp_path / "whole")

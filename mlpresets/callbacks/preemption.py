@@ -21,6 +21,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 
+from mlpresets.errors import ConfigError
+
 log = logging.getLogger(__name__)
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
@@ -66,10 +68,19 @@ def graceful_signals(request: StopRequest) -> Iterator[None]:
 
 
 class GracefulStop(pl.Callback):
-    """Checks for a stop request after every training step; saves last.ckpt and exits."""
+    """Checks for a stop request after every training step; saves last.ckpt and exits.
 
-    def __init__(self) -> None:
+    `save_every_n_steps` also refreshes last.ckpt every N optimizer steps, so a kill -9 (no
+    signal to catch) loses at most N steps: resume= continues from inside the epoch.
+    """
+
+    def __init__(self, save_every_n_steps: int | None = None) -> None:
+        if save_every_n_steps is not None and save_every_n_steps < 1:
+            raise ConfigError(
+                f"callbacks.graceful_stop.save_every_n_steps={save_every_n_steps}: must be >= 1"
+            )
         self.request = StopRequest()
+        self.every = save_every_n_steps
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # Lightning registered its own SIGTERM handler (exit 0, no checkpoint) after
@@ -86,6 +97,9 @@ class GracefulStop(pl.Callback):
         batch_idx: int,
     ) -> None:
         self._stop_if_requested(trainer)
+        last = self.last_path(trainer)
+        if self.every and last and trainer.global_step % self.every == 0:
+            trainer.save_checkpoint(last)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # A signal during the epoch-end validation: last.ckpt of that epoch is already saved.

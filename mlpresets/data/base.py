@@ -11,25 +11,41 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2 as v
 
+from mlpresets.data.resumable import EpochSampler, ResumableDataLoader, decode, sample_seed
 from mlpresets.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 
 class TransformedDataset(Dataset):
-    """(image, label) pairs from `base` with `transform` applied to the image."""
+    """(image, label) pairs from `base` with `transform` applied to the image.
 
-    def __init__(self, base: Any, transform: Callable[[Any], torch.Tensor]) -> None:
+    With `seed`, an EpochSampler key (epoch and index in one int) seeds the transform's
+    randomness from (seed, epoch, index): the same augmentation whatever process, worker or
+    resume produces the sample. Plain indices are transformed with the ambient RNG.
+    """
+
+    def __init__(
+        self, base: Any, transform: Callable[[Any], torch.Tensor], seed: int | None = None
+    ) -> None:
         self.base = base
         self.transform = transform
+        self.seed = seed
 
     def __len__(self) -> int:
         return len(self.base)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int | torch.Tensor]:
+    def __getitem__(self, key: int) -> tuple[torch.Tensor, int | torch.Tensor]:
+        epoch, i = decode(key, len(self.base))
         image, label = self.base[i]
+        if epoch is None or self.seed is None:
+            x = self.transform(image)
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sample_seed(self.seed, epoch, i))
+                x = self.transform(image)
         # a class index, or a multi-hot tensor for multi-label sets (VOC)
-        return self.transform(image), label if isinstance(label, torch.Tensor) else int(label)
+        return x, label if isinstance(label, torch.Tensor) else int(label)
 
 
 class TensorImages(Dataset):
@@ -102,6 +118,10 @@ class ImageDataModule(pl.LightningDataModule):
         self.std = list(std) if std is not None else None
         self.train_augment = list(train_transforms)
         self.splits: dict[str, TransformedDataset] = {}
+        self.seed = 0
+        self.train_sampler: EpochSampler | None = None
+        # (epoch, train batches done) of the checkpoint being resumed: ResumeDataPosition
+        self.resume_at: tuple[int, int] | None = None
 
     # -- subclass hooks ---------------------------------------------------------------
     def load_splits(self) -> dict[str, Any]:
@@ -139,8 +159,12 @@ class ImageDataModule(pl.LightningDataModule):
         ]
         train_tf = v.Compose([*self.train_prefix(), *self.train_augment, *finish])
         eval_tf = v.Compose([*self.eval_resize(), *finish])
+        # seed_everything(cfg.seed) ran before setup: the run's seed fixes order and augmentation
+        self.seed = torch.initial_seed()
         self.splits = {
-            name: TransformedDataset(ds, train_tf if name == "train" else eval_tf)
+            name: TransformedDataset(ds, train_tf, self.seed)
+            if name == "train"
+            else TransformedDataset(ds, eval_tf)
             for name, ds in raw.items()
         }
         log.info(
@@ -152,24 +176,41 @@ class ImageDataModule(pl.LightningDataModule):
         """Transforms before the configured augmentation (a resize for fixed-size tensors)."""
         return self.eval_resize()
 
-    def _loader(self, split: str, shuffle: bool) -> DataLoader:
-        return DataLoader(
+    def _loader(self, split: str, sampler: EpochSampler | None = None) -> DataLoader:
+        loader = ResumableDataLoader if sampler is not None else DataLoader
+        return loader(
             self.splits[split],
             batch_size=self.batch_size,
-            shuffle=shuffle,
+            sampler=sampler,  # None: in order
             num_workers=self.num_workers,
             pin_memory=self.pin_memory,
             persistent_workers=self.num_workers > 0,
         )
 
+    # -- resume position: saved in every checkpoint, restored before the loaders are built
+    def state_dict(self) -> dict[str, Any]:
+        trainer = self.trainer
+        if trainer is None or not trainer.training:
+            return {}
+        # batches of this epoch already trained (at every point Lightning saves a checkpoint:
+        # after a train step, at validation end, at train epoch end)
+        done = getattr(trainer.fit_loop.epoch_loop.batch_progress.current, "processed", 0)
+        return {"epoch": trainer.current_epoch, "batches": done}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state:
+            self.resume_at = (int(state["epoch"]), int(state["batches"]))
+
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        # Shuffled by (seed, epoch): a resumed run continues the same order (resumable.py).
+        self.train_sampler = EpochSampler(len(self.splits["train"]), self.seed)
+        return self._loader("train", self.train_sampler)
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader("val", shuffle=False)
+        return self._loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader("test", shuffle=False)
+        return self._loader("test")
 
     @property
     def train_size(self) -> int:
