@@ -1,7 +1,8 @@
 """Read-only measurements of a model: size, FLOPs, first-conv filters, feature maps, occlusion.
 
-Each forward here runs through `observing(module)`: eval mode, no autograd, the global RNG
-untouched, every submodule's train/eval flag restored afterwards. Training never sees it.
+Callers run these forwards inside `observing(module)`: eval mode, no autograd, torch's RNG
+streams (CPU and the current CUDA device) forked, every submodule's train/eval flag restored
+afterwards. Training never sees them.
 """
 
 from __future__ import annotations
