@@ -54,7 +54,11 @@ def _unpickler_reason(msg: str) -> str:
 def state_dict_from(obj: Any, key: str, path: str | Path) -> dict[str, torch.Tensor]:
     """Accept a plain state_dict or a Lightning checkpoint (its `state_dict`, `net.` stripped)."""
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
-        obj = {k.removeprefix("net."): v for k, v in obj["state_dict"].items()}
+        state = obj["state_dict"]
+        if any(k.startswith("net.") for k in state):
+            # ours: the network's tensors only (the task's metric states are saved beside them)
+            state = {k: v for k, v in state.items() if k.startswith("net.")}
+        obj = {k.removeprefix("net."): v for k, v in state.items()}
     if (
         not isinstance(obj, dict)
         or not obj

@@ -34,3 +34,23 @@ class SignalAt(pl.Callback):
 
 
 signal_module = signal
+
+
+class KillDuringSave(pl.Callback):
+    """SIGKILL this process inside the checkpoint write at global step `step`: after the bytes
+    reach the temporary file, before it is fsynced and renamed over last.ckpt."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        if trainer.global_step != self.step:
+            return
+        import mlpresets.checkpoint as ckpt
+
+        def die(fd: int) -> None:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        ckpt.os.fsync = die  # type: ignore[assignment]  # the next fsync is the temp file's

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from mlpresets.checkpoint import CheckpointSaveError, atomic_save
+from mlpresets.data.resumable import EpochSampler, decode
 from tests.conftest import FEW, cli
 
 
@@ -127,31 +129,32 @@ def fault(step: int, sig: str, times: int = 1) -> list[str]:
     ]
 
 
-# ResNet-20 on digits, 3 epochs of 20 steps: seconds per run.
+# ResNet-20 on digits, 2 epochs of 10 steps (batch 128): seconds per run.
 SHORT = [
     "model=resnet20",
     "scheduler=step",
-    "trainer.max_epochs=3",
+    "data.batch_size=128",
+    "trainer.max_epochs=2",
     "trainer.enable_progress_bar=false",
 ]
 
 
 def test_sigterm_saves_last_ckpt_exits_143_and_resume_completes(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
-    proc = cli(*SHORT, *fault(25, "SIGTERM"), f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    proc = cli(*SHORT, *fault(13, "SIGTERM"), f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert proc.returncode == 143, proc.stderr[-2000:]
-    # the signal lands after step 25; the step in flight finishes, then last.ckpt is written
+    # the signal lands after step 13; the step in flight finishes, then last.ckpt is written
     assert proc.stderr.strip().splitlines()[-1] == (
-        f"SIGTERM: stopped after step 26; saved {run_dir / 'checkpoints' / 'last.ckpt'}. "
+        f"SIGTERM: stopped after step 14; saved {run_dir / 'checkpoints' / 'last.ckpt'}. "
         f"Continue with: python run.py resume={run_dir}"
     )
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert last["global_step"] == 26
+    assert last["global_step"] == 14
     assert not (run_dir / "metrics.json").exists()
     again = cli(*SHORT, "~callbacks.fault", f"resume={run_dir}", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-2000:]
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    assert metrics["epochs"] == 3 and metrics["test/acc"] > 0.5
+    assert metrics["epochs"] == 2 and metrics["test/acc"] > 0.5
 
 
 def test_one_ctrl_c_saves_and_exits_130_two_stop_at_once(tmp_path: Path) -> None:
@@ -173,17 +176,80 @@ def final(run_dir: Path) -> dict[str, float]:
     return {k: metrics[k] for k in keys}
 
 
-def test_kill_9_mid_epoch_then_resume_ends_exactly_like_an_uninterrupted_run(
-    tmp_path: Path,
+EVERY = ["callbacks.graceful_stop.save_every_n_steps=3"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict[str, float]:
+    cwd = tmp_path_factory.mktemp("whole")
+    proc = cli(*SHORT, *EVERY, f"hydra.run.dir={cwd / 'run'}", cwd=cwd)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return final(cwd / "run")
+
+
+KILL_SAVE = ["+callbacks.fault._target_=tests.faults.KillDuringSave", "+callbacks.fault.step=15"]
+
+
+@pytest.mark.parametrize(
+    ("kill", "resumes_at"),
+    [
+        pytest.param(fault(5, "SIGKILL"), 3, id="epoch0-mid"),  # 10 steps an epoch
+        pytest.param(fault(14, "SIGKILL"), 12, id="epoch1-mid"),
+        pytest.param(KILL_SAVE, 12, id="inside-a-checkpoint-write"),
+    ],
+)
+def test_kill_9_then_resume_ends_exactly_like_an_uninterrupted_run(
+    kill: list[str], resumes_at: int, uninterrupted: dict[str, float], tmp_path: Path
 ) -> None:
-    every = ["callbacks.graceful_stop.save_every_n_steps=7"]
-    whole = cli(*SHORT, *every, f"hydra.run.dir={tmp_path / 'whole'}", cwd=tmp_path)
-    assert whole.returncode == 0, whole.stderr[-2000:]
-    run_dir = tmp_path / "killed"
-    # 20 steps an epoch: last.ckpt at step 28 (mid epoch 2), killed after step 31
-    killed = cli(*SHORT, *every, *fault(31, "SIGKILL"), f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    run_dir = tmp_path / "run"
+    killed = cli(*SHORT, *EVERY, *kill, f"hydra.run.dir={run_dir}", cwd=tmp_path)
     assert killed.returncode == -9
-    assert torch.load(run_dir / "checkpoints/last.ckpt", weights_only=True)["global_step"] == 28
-    resumed = cli(*SHORT, *every, "~callbacks.fault", f"resume={run_dir}", cwd=tmp_path)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == resumes_at  # intact, loads
+    resumed = cli(*SHORT, *EVERY, "~callbacks.fault", f"resume={run_dir}", cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert final(run_dir) == final(tmp_path / "whole")
+    assert final(run_dir) == uninterrupted
+    assert not list(last.parent.glob(".*.tmp"))  # a killed write's temp file is cleaned up
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]  # one run dir, continued in place
+    events = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    for tag in ("train/loss_step", "val/acc", "lr"):
+        steps = [e.step for e in events.Scalars(tag)]
+        assert steps == sorted(set(steps)), tag  # no step twice: the killed tail was purged
+    assert [e.step for e in events.Scalars("val/acc")] == [9, 19]
+
+
+def test_epoch_sampler_order_is_a_function_of_seed_and_epoch_and_skips_on_resume() -> None:
+    a, b = EpochSampler(10, seed=7), EpochSampler(10, seed=7)
+    a.set_epoch(3)
+    b.set_epoch(3)
+    keys = list(a)
+    assert keys == list(b) and sorted(decode(k, 10)[1] for k in keys) == list(range(10))
+    assert {decode(k, 10)[0] for k in keys} == {3}
+    b.set_epoch(4)
+    assert [decode(k, 10)[1] for k in b] != [decode(k, 10)[1] for k in keys]
+    a.set_epoch(3)
+    a.skip(4)
+    assert list(a) == keys[4:]  # the resumed epoch continues where the checkpoint was
+    a.set_epoch(3)
+    assert list(a) == keys  # skipping is for one iteration only
+    # iterated again without set_epoch (inside a DistributedSampler): the next epoch
+    assert {decode(k, 10)[0] for k in a} == {4}
+    huge = EpochSampler(5, seed=2**64 - 1)  # torch.initial_seed() without seed_everything
+    assert sorted(decode(k, 5)[1] for k in huge) == list(range(5))
+
+
+def test_augmentation_is_seeded_per_epoch_and_sample_not_by_the_process() -> None:
+    from torchvision.transforms import v2
+
+    from mlpresets.data.base import TensorImages, TransformedDataset
+
+    images = TensorImages(torch.rand(4, 3, 8, 8), torch.arange(4))
+    crop = v2.RandomResizedCrop(8, antialias=True)
+    data = TransformedDataset(images, crop, seed=11)
+    key = (2 + 1) * 4 + 1  # EpochSampler's key for epoch 2, sample 1
+    first = data[key][0]
+    torch.manual_seed(12345)  # the ambient RNG does not matter
+    assert torch.equal(data[key][0], first)
+    assert not torch.equal(data[key + 4][0], first)  # epoch 3: another crop
+    assert data[1][1] == 1  # a plain index still works (eval, diagnostics)

@@ -17,6 +17,10 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.data import DataLoader, Sampler
 
+# torch.initial_seed() (the run's seed, or a random 64-bit one without seed_everything) can
+# exceed what manual_seed takes: every derived seed is reduced into [0, 2**63 - 1).
+SEED_RANGE = 2**63 - 1
+
 
 class EpochSampler(Sampler[int]):
     """A permutation of range(n) fixed by (seed, epoch), yielded as keys (epoch + 1) * n + i.
@@ -36,13 +40,14 @@ class EpochSampler(Sampler[int]):
 
     def set_epoch(self, epoch: int) -> None:
         self.epoch = epoch
+        self._iterated_epoch = None  # an explicit epoch is used as given, even twice
 
     def skip(self, samples: int) -> None:
         """The next iteration starts after this many samples of its epoch (a resume)."""
         self._skip = samples
 
     def order(self, epoch: int) -> list[int]:
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        g = torch.Generator().manual_seed((self.seed * 1_000_003 + epoch) % SEED_RANGE)
         return torch.randperm(self.n, generator=g).tolist()
 
     def __iter__(self) -> Iterator[int]:
@@ -50,9 +55,7 @@ class EpochSampler(Sampler[int]):
             self.epoch += 1  # iterated twice without set_epoch: a new epoch
         self._iterated_epoch = self.epoch
         start, self._skip = self._skip, 0
-        import sys
 
-        print("ITER", self.epoch, start, file=sys.stderr)
         base = (self.epoch + 1) * self.n
         return iter([base + i for i in self.order(self.epoch)[start:]])
 
@@ -70,9 +73,9 @@ def decode(key: int, n: int) -> tuple[int | None, int]:
 
 def sample_seed(seed: int, epoch: int, index: int) -> int:
     """A 63-bit seed per (seed, epoch, sample), stable across processes and Python runs."""
-    g = torch.Generator().manual_seed(seed)
+    g = torch.Generator().manual_seed(seed % SEED_RANGE)
     mix = torch.randint(0, 2**62, (2,), generator=g).tolist()
-    return (seed + mix[0] * (epoch + 1) + mix[1] * (index + 1)) % (2**63 - 1)
+    return (seed + mix[0] * (epoch + 1) + mix[1] * (index + 1)) % SEED_RANGE
 
 
 class ResumableDataLoader(DataLoader):

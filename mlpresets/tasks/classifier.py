@@ -77,6 +77,10 @@ class ImageClassifier(pl.LightningModule):
             self._multilabel_metrics(num_classes)
         else:
             self._multiclass_metrics(num_classes)
+        # Persistent (saved in checkpoints): a run resumed mid-epoch reports the same epoch
+        # means as an uninterrupted one, not a mean over the batches after the resume.
+        self.train_loss = torchmetrics.MeanMetric()
+        self.train_loss.persistent(True)
         self.test_confusion: list[list[int]] | None = None
         self.test_per_class: list[float] | None = None
         self.test_scores: torch.Tensor | None = None  # (N, C) probabilities, test-set order
@@ -89,6 +93,7 @@ class ImageClassifier(pl.LightningModule):
             return torchmetrics.Accuracy(task="multiclass", num_classes=num_classes, **kw)
 
         self.train_acc = acc()
+        self.train_acc.persistent(True)
         self.val_acc = acc()
         self.test_acc = acc()
         self.test_acc_top5 = acc(top_k=min(5, num_classes))
@@ -157,7 +162,8 @@ class ImageClassifier(pl.LightningModule):
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         loss, logits = self._step(batch)
         self.train_samples += len(batch[1])
-        self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.train_loss(loss)
+        self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
         if not self.multilabel:
             self.train_acc(logits, batch[1])
             self.log("train/acc", self.train_acc, on_step=False, on_epoch=True)
