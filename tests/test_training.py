@@ -22,8 +22,9 @@ def read_csv_metric(run_dir: Path, name: str) -> list[float]:
 
 @pytest.mark.slow
 def test_default_run_learns_and_writes_everything(tmp_path: Path) -> None:
-    metrics = train(tmp_path, "trainer.max_epochs=2", "logger=many")
-    # Two epochs of the default recipe on the real digits: well above chance (0.1).
+    # Three epochs of the default recipe on the real digits: well above chance (0.1). (After
+    # two, OneCycle's peak-LR phase leaves 0.43 to 0.91 depending on the shuffle order.)
+    metrics = train(tmp_path, "trainer.max_epochs=3", "logger=many")
     assert metrics["test/acc"] > 0.8, metrics
     for key in (
         "val/acc",
@@ -38,7 +39,7 @@ def test_default_run_learns_and_writes_everything(tmp_path: Path) -> None:
         "last_ckpt",
     ):
         assert key in metrics, key
-    assert metrics["epochs"] == 2
+    assert metrics["epochs"] == 3
     assert metrics["best_ckpt"].startswith("checkpoints/epoch")
     assert (tmp_path / metrics["best_ckpt"]).is_file() and (
         tmp_path / "checkpoints/last.ckpt"
@@ -51,7 +52,7 @@ def test_default_run_learns_and_writes_everything(tmp_path: Path) -> None:
     scalars = set(events.Tags()["scalars"])
     assert {"train/loss_epoch", "train/acc", "val/loss", "val/acc", "test/acc", "lr"} <= scalars
     # 20 steps per epoch; Lightning logs epoch-end validation at global_step - 1; no duplicates.
-    assert [e.step for e in events.Scalars("val/acc")] == [19, 39]
+    assert [e.step for e in events.Scalars("val/acc")] == [19, 39, 59]
     plugins = {tag for tag in events.summary_metadata if tag.startswith("_hparams_")}
     assert "_hparams_/experiment" in plugins and "_hparams_/session_start_info" in plugins
     assert read_csv_metric(tmp_path, "val/acc")
