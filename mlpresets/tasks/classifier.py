@@ -194,6 +194,14 @@ class ImageClassifier(pl.LightningModule):
         self.val_acc_best(self.val_acc.compute())
         self.log("val/acc_best", self.val_acc_best.compute(), sync_dist=True)
 
+    def on_train_epoch_start(self) -> None:
+        # A new epoch (never called for the epoch a mid-epoch checkpoint resumes): the
+        # persistent epoch means start empty, also after resuming an end-of-epoch checkpoint
+        # that saved them full.
+        self.train_loss.reset()
+        if not self.multilabel:
+            self.train_acc.reset()
+
     def on_train_start(self) -> None:
         # The sanity check must not count as a validation epoch for the best-so-far.
         if not self.multilabel:
