@@ -253,3 +253,14 @@ def test_augmentation_is_seeded_per_epoch_and_sample_not_by_the_process() -> Non
     assert torch.equal(data[key][0], first)
     assert not torch.equal(data[key + 4][0], first)  # epoch 3: another crop
     assert data[1][1] == 1  # a plain index still works (eval, diagnostics)
+
+
+def test_save_every_n_steps_must_be_positive() -> None:
+    from mlpresets.callbacks.preemption import GracefulStop
+    from mlpresets.errors import ConfigError
+
+    with pytest.raises(
+        ConfigError, match=r"^callbacks.graceful_stop.save_every_n_steps=0: must be >= 1$"
+    ):
+        GracefulStop(save_every_n_steps=0)
+    assert GracefulStop(save_every_n_steps=5).every == 5
