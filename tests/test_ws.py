@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from hydra.utils import instantiate
 from torch import nn
 
-from mlpresets.errors import ConfigError
+from mlpresets.errors import ConfigError, user_error
 from mlpresets.models.cifar_resnet import CifarResNet
 from mlpresets.models.resnet import build_torchvision_resnet
 from mlpresets.models.ws import EPS, WSConv2d, to_ws, ws_convs
@@ -195,9 +195,7 @@ def model_error(cfg: Any) -> ConfigError:
     """The ConfigError behind Hydra's InstantiationException when cfg.model is instantiated."""
     with pytest.raises(Exception) as info:
         instantiate(cfg.model)
-    err: BaseException | None = info.value
-    while err is not None and not isinstance(err, ConfigError):
-        err = err.__cause__
+    err = user_error(info.value)  # the walk run.py does to print one line
     assert err is not None, info.value
     return err
 
